@@ -1,0 +1,23 @@
+"""Every Redis key the service uses, built in one place (as arq's constants module)."""
+from __future__ import annotations
+
+PREFIX = "copilot:"
+
+
+def dedupe(key: str) -> str:
+    return f"{PREFIX}dedupe:{key}"
+
+
+def access_token(corp_id: str, agent: str) -> str:
+    return f"{PREFIX}wecom:access_token:{corp_id}:{agent}"
+
+
+def access_token_lock(corp_id: str, agent: str) -> str:
+    return f"{PREFIX}wecom:access_token_lock:{corp_id}:{agent}"
+
+
+def dead_letter(stream: str) -> str:
+    return f"{stream}:dead"
+
+
+CONSUMER_GROUP = "workers"

@@ -1,0 +1,92 @@
+"""Async SQL layer (SQLAlchemy 2 Core): SQLite by default, PostgreSQL via DATABASE_URL.
+
+Schema is created on start with `create_all` (idempotent: safe to run twice, and from
+several processes at once, see `create_schema`).
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = sa.MetaData()
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("state", sa.String(30), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("welcome_text", sa.Text, nullable=False, server_default=""),
+    sa.Column("tag_ids", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+welcome_log = sa.Table(
+    "welcome_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("external_user_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(30), nullable=False, server_default=""),
+    sa.Column("welcome_sent", sa.Boolean, nullable=False),
+    sa.Column("tags_marked", sa.Boolean, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # WAL lets the web process and workers share the file
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    except (IntegrityError, ProgrammingError):
+        # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+
+@asynccontextmanager
+async def open_database(url: str) -> AsyncIterator[AsyncEngine]:
+    if url.startswith("sqlite+aiosqlite:///"):
+        from pathlib import Path
+
+        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        await create_schema(engine)
+        yield engine
+    finally:
+        await engine.dispose()

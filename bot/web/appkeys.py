@@ -1,0 +1,21 @@
+"""Typed aiohttp app keys for every component the views use (wired in server.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.auth import TokenStore
+from bot.channels import ChannelStore
+from bot.crypto import WeComCrypto
+from bot.event_queue import EventQueue
+from bot.metrics import Metrics
+from bot.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+COMPONENTS = web.AppKey("components", Any)
+TOKENS = web.AppKey("tokens", TokenStore)
+CHANNELS = web.AppKey("channels", ChannelStore)
+QUEUE = web.AppKey("queue", EventQueue)
+CRYPTO = web.AppKey("crypto", WeComCrypto)

@@ -1,0 +1,139 @@
+"""API errors as `{"error": {"code", "message"}}`, request validation, and the middlewares
+that every request goes through (errors, metrics, auth)."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from bot.auth import Principal
+from bot.web.appkeys import METRICS, TOKENS
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+PRINCIPAL = "principal"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def roles(*allowed: str) -> Callable:
+    """Declare which roles may call a /api/v1 handler (admin always may)."""
+
+    def deco(fn: Callable) -> Callable:
+        fn.allowed_roles = allowed  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", ""):
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "too_large", "request body too large") from None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "request body is not valid JSON") from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_request", validation_message(exc)) from None
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    route = getattr(info, "route", None)
+    resource = getattr(route, "resource", None)
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    start = time.perf_counter()
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics = request.app[METRICS]
+        route = _route_name(request)
+        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except Exception:  # noqa: BLE001 - never leak a traceback to a client
+        log.exception("unhandled API error", extra={"path": request.path})
+        return error_response(500, "internal", "internal error")
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "missing bearer token")
+    who = await request.app[TOKENS].authenticate(token.strip())
+    if who is None:
+        raise ApiError(401, "unauthorized", "invalid or revoked token")
+    request[PRINCIPAL] = who
+    allowed = getattr(handler, "allowed_roles", None)
+    if allowed is None:
+        # A matched route with no declaration is admin-only; unmatched paths fall through to 404.
+        if getattr(request.match_info, "http_exception", None) is None:
+            allowed = ()
+        else:
+            return await handler(request)
+    if not who.may(*allowed):
+        raise ApiError(403, "forbidden", f"role {who.role!r} may not call this endpoint")
+    return await handler(request)

@@ -1,0 +1,215 @@
+"""WeCom Copilot: app factory and CLI. All wiring and lifetimes live here.
+
+    python server.py [--host H] [--port P] [--data-dir D]   web server + background workers
+    python server.py worker [--data-dir D]                  a worker process only
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import welcome
+from bot.auth import TokenStore, load_or_create_admin_token
+from bot.channels import ChannelStore
+from bot.crypto import WeComCrypto
+from bot.event_queue import EventQueue
+from bot.logs import configure_logging
+from bot.metrics import Metrics
+from bot.router import Router
+from bot.settings import Settings, SettingsError
+from bot.storage.redis_store import open_redis
+from bot.storage.sql import open_database
+from bot.web import admin_api, callback, system
+from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, METRICS, QUEUE, SETTINGS, TOKENS
+from bot.web.errors import api_errors, authenticate, observe
+from bot.wecom_api import WeComClient
+from bot.worker import StreamWorker
+
+log = logging.getLogger("copilot")
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class Components:
+    """Everything a view, handler or worker may depend on, built once per process."""
+
+    settings: Settings
+    metrics: Metrics
+    redis: aioredis.Redis
+    engine: AsyncEngine
+    tokens: TokenStore
+    channels: ChannelStore
+    queue: EventQueue
+    router: Router
+    wecom: WeComClient | None
+    admin_token: str = field(repr=False, default="")
+
+    def handler_deps(self) -> dict[str, Any]:
+        """The names handlers may ask for in their signature."""
+        return {
+            "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
+            "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics,
+        }
+
+
+def build_router() -> Router:
+    router = Router()
+    router.include(welcome.router)
+    return router
+
+
+@asynccontextmanager
+async def open_components(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Components]:
+    metrics = metrics or Metrics()
+    async with AsyncExitStack() as stack:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redis = await stack.enter_async_context(open_redis(settings.redis_url, settings.data_dir))
+        engine = await stack.enter_async_context(open_database(settings.sql_url))
+        admin_token, created = load_or_create_admin_token(settings.admin_token, settings.data_dir)
+        if created:
+            # Printed once, on the console only (never into the logs).
+            print(f"Admin token (stored in {settings.data_dir / 'admin_token'}): {admin_token}", flush=True)
+        queue = EventQueue(redis, settings.stream_name, settings.dedupe_ttl)
+        await queue.ensure_group()
+        wecom = None
+        if settings.outbound_configured:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            wecom = WeComClient(
+                session, redis, settings.wecom_api_base, settings.wecom_corp_id or "", settings.wecom_secret or "",
+                agent_id=settings.wecom_agent_id or "", retries=settings.api_retries, timeout=settings.api_timeout,
+            )
+        yield Components(
+            settings=settings, metrics=metrics, redis=redis, engine=engine,
+            tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
+            router=build_router(), wecom=wecom, admin_token=admin_token,
+        )
+
+
+def make_worker(parts: Components) -> StreamWorker:
+    return StreamWorker(
+        parts.queue, parts.router, parts.handler_deps(),
+        claim_idle_ms=parts.settings.claim_idle_ms, max_deliveries=parts.settings.max_deliveries,
+        on_result=lambda r: parts.metrics.worker_entries.labels(r).inc(),
+    )
+
+
+@asynccontextmanager
+async def running_workers(parts: Components, count: int) -> AsyncIterator[list[StreamWorker]]:
+    """Start `count` workers; on exit let them finish their batch, then cancel stragglers."""
+    stop = asyncio.Event()
+    workers = [make_worker(parts) for _ in range(count)]
+    tasks = [asyncio.create_task(w.run(stop), name=f"worker-{i}") for i, w in enumerate(workers)]
+    try:
+        yield workers
+    finally:
+        stop.set()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/healthz", system.healthz)
+    r.add_get("/metrics", system.metrics)
+    r.add_get("/wecom/callback", callback.verify_url)
+    r.add_post("/wecom/callback", callback.receive)
+    r.add_post("/api/v1/tokens", admin_api.create_token)
+    r.add_get("/api/v1/tokens", admin_api.list_tokens)
+    r.add_delete("/api/v1/tokens/{id}", admin_api.revoke_token)
+    r.add_post("/api/v1/channels", admin_api.upsert_channel)
+    r.add_get("/api/v1/channels", admin_api.list_channels)
+
+
+def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
+    metrics = Metrics()
+    app = web.Application(
+        middlewares=[observe, api_errors, authenticate],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    if settings.callback_configured:
+        app[CRYPTO] = WeComCrypto(
+            settings.wecom_token or "", settings.wecom_encoding_aes_key or "", settings.wecom_corp_id or "",
+            settings.wecom_max_clock_skew,
+        )
+
+    async def components_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_components(settings, metrics) as parts:
+            app[COMPONENTS] = parts
+            app[TOKENS] = parts.tokens
+            app[CHANNELS] = parts.channels
+            app[QUEUE] = parts.queue
+            n = settings.worker_concurrency if run_workers else 0
+            async with running_workers(parts, n):
+                yield
+
+    app.cleanup_ctx.append(components_ctx)
+    add_routes(app)
+    return app
+
+
+async def run_worker_process(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_components(settings) as parts:
+        workers = [make_worker(parts) for _ in range(max(1, settings.worker_concurrency))]
+        await asyncio.gather(*(w.run(stop) for w in workers))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="server.py", description="WeCom Copilot service")
+    p.add_argument("command", nargs="?", default="serve", choices=["serve", "worker"])
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--data-dir")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    settings = settings.with_overrides(**overrides)
+    configure_logging(settings.log_level, [
+        s for s in (settings.wecom_token, settings.wecom_encoding_aes_key, settings.wecom_secret, settings.admin_token) if s
+    ])
+    if args.command == "worker":
+        asyncio.run(run_worker_process(settings))
+        return 0
+    log.info("starting", extra={"host": settings.host, "port": settings.port, "data_dir": str(settings.data_dir)})
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS, print=lambda *_: None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
