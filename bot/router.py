@@ -24,6 +24,7 @@ class _Route:
     change_type: str | None
     handler: Handler
     params: tuple[str, ...]
+    optional: frozenset[str]
 
 
 class Router:
@@ -40,10 +41,12 @@ class Router:
         return deco
 
     def add(self, kind: str, fn: Handler, change_type: str | None = None) -> None:
-        params = tuple(inspect.signature(fn).parameters)
+        sig = inspect.signature(fn).parameters
+        params = tuple(sig)
         if not params:
             raise TypeError(f"handler {fn.__name__} must take the message as its first parameter")
-        self._routes.append(_Route(kind, change_type, fn, params[1:]))
+        optional = frozenset(n for n, p in sig.items() if p.default is not inspect.Parameter.empty)
+        self._routes.append(_Route(kind, change_type, fn, params[1:], optional))
 
     def include(self, other: "Router") -> None:
         self._routes.extend(other._routes)
@@ -62,9 +65,11 @@ class Router:
         if not routes:
             log.info("no handler for callback", extra={"kind": message.kind})
         for route in routes:
-            try:
-                kwargs = {name: deps[name] for name in route.params}
-            except KeyError as exc:
-                raise MissingDependency(f"handler {route.handler.__name__} needs {exc.args[0]!r}") from None
+            kwargs = {}
+            for name in route.params:
+                if name in deps:
+                    kwargs[name] = deps[name]
+                elif name not in route.optional:
+                    raise MissingDependency(f"handler {route.handler.__name__} needs {name!r}")
             await route.handler(message, **kwargs)
         return len(routes)

@@ -47,7 +47,9 @@ class StreamWorker:
             raise ValueError(f"no handler for source {env.source!r}")
 
     async def process(self, entries: list[StreamEntry]) -> int:
-        done: list[str] = []
+        """Handle entries in order; each is acknowledged as soon as it is done, so a crash
+        re-delivers only what was not finished (at-least-once)."""
+        ok = 0
         for entry in entries:
             try:
                 await self.handle(entry)
@@ -65,10 +67,10 @@ class StreamWorker:
                     )
                     self._count("error")
                 continue
-            done.append(entry.entry_id)
+            await self.queue.ack(entry.entry_id)
+            ok += 1
             self._count("ok")
-        await self.queue.ack(*done)
-        return len(done)
+        return ok
 
     def _count(self, result: str) -> None:
         if self.on_result is not None:

