@@ -202,13 +202,24 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, [
         s for s in (settings.wecom_token, settings.wecom_encoding_aes_key, settings.wecom_secret, settings.admin_token) if s
     ])
+    loop = new_event_loop()
     if args.command == "worker":
-        asyncio.run(run_worker_process(settings))
+        loop.run_until_complete(run_worker_process(settings))
+        loop.close()
         return 0
     log.info("starting", extra={"host": settings.host, "port": settings.port, "data_dir": str(settings.data_dir)})
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
-                shutdown_timeout=SHUTDOWN_GRACE_SECONDS, print=lambda *_: None)
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS, print=lambda *_: None, loop=loop)
     return 0
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (it is a dependency; ~2x the request rate), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 if __name__ == "__main__":

@@ -57,6 +57,14 @@ def _to_float(value: str | None) -> float:
 
 
 _REGISTRY: dict[str, type["WeComMessage"]] = {}
+_TYPES: dict[type, dict[str, object]] = {}
+
+
+def _field_types(cls: type) -> dict[str, object]:
+    types = _TYPES.get(cls)
+    if types is None:
+        types = _TYPES[cls] = {f.name: f.type for f in dataclasses.fields(cls)}
+    return types
 
 
 def register(key: str):
@@ -101,7 +109,7 @@ class WeComMessage:
             "agent_id": fields.get("AgentID", ""),
             "raw": dict(fields),
         }
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        types = _field_types(cls)
         for xml_name, attr in cls.XML.items():
             value = fields.get(xml_name)
             t = types.get(attr)
@@ -249,11 +257,14 @@ class EnterAgentEvent(_Event):
     event_key: str = ""
 
 
-def message_from_fields(fields: Mapping[str, str]) -> WeComMessage:
+def kind_of(fields: Mapping[str, str]) -> str:
+    """Routing key straight from the fields: MsgType, or `event:<Event>`."""
     msg_type = fields.get("MsgType", "")
-    key = f"event:{fields.get('Event', '')}" if msg_type == "event" else msg_type
-    cls = _REGISTRY.get(key, UnknownMessage)
-    return cls.from_fields(fields)
+    return f"event:{fields.get('Event', '')}" if msg_type == "event" else msg_type
+
+
+def message_from_fields(fields: Mapping[str, str]) -> WeComMessage:
+    return _REGISTRY.get(kind_of(fields), UnknownMessage).from_fields(fields)
 
 
 def parse_message(xml: str | bytes) -> WeComMessage:

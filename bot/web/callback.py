@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from bot.crypto import CallbackCryptoError
 from bot.event_queue import Envelope
-from bot.messages import XmlError, dedupe_key, message_from_fields, parse_xml_fields
+from bot.messages import XmlError, dedupe_key, kind_of, parse_xml_fields
 from bot.web.appkeys import CRYPTO, METRICS, QUEUE, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,8 @@ async def receive(request: web.Request) -> web.Response:
         metrics.callback_rejected.labels("xml").inc()
         return _text(400, str(exc))
 
-    kind = message_from_fields(fields).kind
     try:
-        entry = await request.app[QUEUE].accept(dedupe_key(fields), Envelope("callback", kind, fields, time.time()))
+        entry = await request.app[QUEUE].accept(dedupe_key(fields), Envelope("callback", kind_of(fields), fields, time.time()))
     except RedisError:
         # Not acknowledged: WeCom retries, so nothing is lost while Redis is away.
         log.exception("could not enqueue callback")

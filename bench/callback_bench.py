@@ -1,0 +1,147 @@
+"""Callback ack-path benchmark: encrypted POSTs through verify + decrypt + dedupe + XADD,
+side by side with a bare aiohttp handler returning "success" (the ceiling).
+
+    python bench/callback_bench.py [--requests 20000] [--concurrency 64]
+
+Server and load generator run as separate processes on 127.0.0.1. Uses REDIS_URL when set,
+otherwise the embedded Redis. Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CORP_ID = "ww0123456789abcdef"
+TOKEN = "QDG6eK"
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+
+
+def serve(mode: str, port: int, data_dir: str) -> None:
+    from aiohttp import web
+
+    if mode == "bare":
+        async def ok(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(text="success")
+
+        app = web.Application()
+        app.router.add_post("/wecom/callback", ok)
+        app.router.add_get("/healthz", ok)
+    else:
+        from bot.settings import Settings
+        from server import create_app
+
+        env = {"COPILOT_DATA_DIR": data_dir, "WECOM_CORP_ID": CORP_ID, "WECOM_TOKEN": TOKEN,
+               "WECOM_ENCODING_AES_KEY": AES_KEY, "COPILOT_ADMIN_TOKEN": "bench-admin-token"}
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        settings = Settings.from_env(env).with_overrides(stream_name=f"bench:{os.getpid()}")
+        app = create_app(settings, run_workers=False)
+    from server import new_event_loop
+
+    # Both handlers run on the same loop implementation the service uses (uvloop).
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *_: None, loop=new_event_loop())
+
+
+def make_requests(n: int) -> list[tuple[str, bytes]]:
+    from bot.crypto import WeComCrypto, signature
+
+    c = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+    base = time.time_ns()
+    out = []
+    for i in range(n):
+        ts = str(int(time.time()))
+        xml = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[user{i % 1000}]]></FromUserName>"
+               f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+               f"<Content><![CDATA[你好，请问这款面霜还有货吗？第{i}条]]></Content><MsgId>{base + i}</MsgId><AgentID>1000002</AgentID></xml>")
+        enc = c.encrypt(xml)
+        q = f"msg_signature={signature(TOKEN, ts, 'n', enc)}&timestamp={ts}&nonce=n"
+        body = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt><AgentID>1000002</AgentID></xml>"
+        out.append((q, body.encode()))
+    return out
+
+
+async def load(port: int, reqs: list[tuple[str, bytes]], concurrency: int) -> dict:
+    import aiohttp
+
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    it = iter(reqs)
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def one_worker() -> None:
+            for q, body in it:
+                t0 = time.perf_counter()
+                async with s.post(f"http://127.0.0.1:{port}/wecom/callback?{q}", data=body) as r:
+                    await r.read()
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                lat.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one_worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    lat.sort()
+    return {"rps": len(lat) / elapsed, "p50": statistics.median(lat) * 1000,
+            "p99": lat[int(len(lat) * 0.99) - 1] * 1000, "statuses": statuses}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_mode(mode: str, n: int, concurrency: int) -> dict:
+    import urllib.request
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port), "--data-dir", d], cwd=ROOT)
+        try:
+            for _ in range(200):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            reqs = make_requests(n)
+            asyncio.run(load(port, reqs[: min(1000, n)], concurrency))  # warm-up (distinct MsgIds below)
+            return asyncio.run(load(port, make_requests(n), concurrency))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--requests", type=int, default=20000)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--serve")
+    p.add_argument("--port", type=int)
+    p.add_argument("--data-dir")
+    a = p.parse_args()
+    if a.serve:
+        serve(a.serve, a.port, a.data_dir)
+        return
+    results = {m: run_mode(m, a.requests, a.concurrency) for m in ("bare", "full")}
+    print(f"\n{a.requests} POSTs, {a.concurrency} connections, redis={'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded'}\n")
+    print("| handler | req/s | p50 ms | p99 ms | statuses |")
+    print("|---|---:|---:|---:|---|")
+    for m, r in results.items():
+        print(f"| {m} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['statuses']} |")
+    print(f"\nfull / bare = {results['full']['rps'] / results['bare']['rps']:.0%}")
+
+
+if __name__ == "__main__":
+    main()
