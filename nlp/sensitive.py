@@ -1,0 +1,407 @@
+"""Sensitive-word checker: Aho-Corasick over normalised text (and over its pinyin, for
+homophones), detectors for personal data, an allow-list, and role-aware rules.
+
+Hits are reported with offsets into the ORIGINAL text (SPEC §3.1).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import ahocorasick
+
+from nlp.normalize import Normalized, normalize
+
+CATEGORIES = ("abuse", "diversion", "ad_law", "privacy")
+SEVERITIES = ("high", "medium", "low")
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+BUILTIN_DIR = Path(__file__).resolve().parent / "lexicons"
+_CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+@dataclass(frozen=True)
+class Hit:
+    category: str
+    severity: str
+    start: int
+    end: int
+    match: str
+    rule: str
+
+    def to_json(self) -> dict:
+        return {"category": self.category, "severity": self.severity, "start": self.start, "end": self.end,
+                "match": self.match, "rule": self.rule}
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str          # normalised form
+    category: str
+    severity: str
+    roles: str         # any | staff | customer
+    rule: str          # "lexicon:<category>:<source term>"
+
+
+class LexiconError(ValueError):
+    pass
+
+
+# --- lexicon files -------------------------------------------------------------------------
+def read_variants(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _, rest = line.partition("\t")
+                out[key.strip()] = rest.split()
+    return out
+
+
+def expand(term: str, variants: dict[str, list[str]]) -> list[str]:
+    parts = re.split(r"(\{[^}]+\})", term)
+    choices = []
+    for p in parts:
+        if p.startswith("{") and p.endswith("}"):
+            key = p[1:-1]
+            if key not in variants:
+                raise LexiconError(f"unknown variant group {p} in {term!r}")
+            # A variant that normalises to nothing (e.g. "+") would turn 加{微信} into a bare 微信.
+            choices.append([v for v in variants[key] if normalize(v).text])
+        elif p:
+            choices.append([p])
+    return ["".join(c) for c in itertools.product(*choices)]
+
+
+def parse_lexicon_line(line: str, category: str) -> tuple[str, str, str] | None:
+    line = line.rstrip("\n")
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    cols = line.split("\t")
+    term = cols[0].strip()
+    severity = (cols[1].strip() if len(cols) > 1 else "medium") or "medium"
+    roles = (cols[2].strip() if len(cols) > 2 else "any") or "any"
+    if severity not in SEVERITIES:
+        raise LexiconError(f"{category}: severity must be high/medium/low, got {severity!r} for {term!r}")
+    if roles not in ("any", "staff", "customer"):
+        raise LexiconError(f"{category}: roles must be any/staff/customer, got {roles!r} for {term!r}")
+    return term, severity, roles
+
+
+def load_terms(dirs: Iterable[Path]) -> tuple[list[Term], list[str]]:
+    dirs = list(dirs)
+    variants = read_variants(BUILTIN_DIR / "variants.txt")
+    terms: list[Term] = []
+    allow: list[str] = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for path in sorted(d.glob("*.txt")):
+            name = path.stem
+            if name == "variants":
+                continue
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if name == "allow":
+                for l in lines:
+                    if l.strip() and not l.startswith("#"):
+                        allow += [normalize(form).text for form in expand(l.strip(), variants)]
+                continue
+            if not _CATEGORY_NAME.match(name):
+                continue
+            for line in lines:
+                parsed = parse_lexicon_line(line, name)
+                if parsed is None:
+                    continue
+                term, severity, roles = parsed
+                for form in expand(term, variants):
+                    norm = normalize(form).text
+                    if norm:
+                        terms.append(Term(norm, name, severity, roles, f"lexicon:{name}:{term}"))
+    return terms, allow
+
+
+# --- pinyin (homophones: 薇信/威信/维信 all read wei xin) ------------------------------------
+_PINYIN: dict[str, str] | None = None
+
+
+def _pinyin_table() -> dict[str, str]:
+    global _PINYIN
+    if _PINYIN is None:
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        table = {}
+        for code, readings in pinyin_dict.items():
+            first = readings.split(",")[0]
+            table[chr(code)] = unicodedata_strip_tones(first)
+        _PINYIN = table
+    return _PINYIN
+
+
+def unicodedata_strip_tones(s: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c)).replace("ü", "v")
+
+
+def pinyin_key(text: str) -> tuple[str, list[int]]:
+    """'加我薇信' → '|jia|wo|wei|xin|' and, per syllable, the index of its character."""
+    table = _pinyin_table()
+    out, idx = ["|"], []
+    for i, ch in enumerate(text):
+        syl = table.get(ch)
+        if syl is None:
+            continue
+        out.append(syl + "|")
+        idx.append(i)
+    return "".join(out), idx
+
+
+# --- detectors for personal data ---------------------------------------------------------------
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_ID18 = re.compile(r"(?<!\d)\d{17}[\dx](?!\d)")
+_CARD = re.compile(r"(?<!\d)\d{16,19}(?!\d)")
+_ADDRESS = re.compile(r"[\u4e00-\u9fff]{1,12}(路|街|大道|巷|弄|村)\d{1,5}号[\u4e00-\u9fffa-z\d]{0,16}?\d{1,4}(室|房|号房)"
+                      r"|\d{1,3}(栋|幢|号楼|号院)\d{1,2}单元\d{2,5}(室|房)?"
+                      r"|(小区|花园|公寓|大厦|苑)\d{1,3}(栋|幢|号楼)\d{2,5}(室|房)?")
+# A WeChat/QQ handle written out: 微信/vx/wx/v + an ID, or QQ + a number.
+_WECHAT_ID = re.compile(r"(微信|威信|薇信|vx|wx|v信|v)(号|是|id)?([a-z][a-z0-9_\-]{5,19}|1[3-9]\d{9})(?![a-z0-9])")
+_QQ_NUMBER = re.compile(r"(qq|扣扣|扣|企鹅|q)(号|是)?[1-9]\d{4,10}(?!\d)")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10x98765432"
+_ID_CONTEXT = re.compile(r"身份证|证件|身份号")
+_CARD_CONTEXT = re.compile(r"卡|银行|账号|帐号|储蓄|信用")
+
+
+def id_checksum_ok(s: str) -> bool:
+    total = sum(int(c) * w for c, w in zip(s[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == s[17] and s[6:8] in ("19", "20") and 1 <= int(s[10:12]) <= 12
+
+
+def luhn_ok(s: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(s)):
+        d = int(c)
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def detect_personal(norm: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, severity, rule) in normalised coordinates."""
+    found = []
+    for m in _ID18.finditer(norm):
+        if id_checksum_ok(m.group()):
+            found.append((m.start(), m.end(), "high", "detector:id_card"))
+        elif _ID_CONTEXT.search(norm[max(0, m.start() - 8): m.start()]):
+            # A mistyped ID is still personal data when the customer says it is one.
+            found.append((m.start(), m.end(), "medium", "detector:id_card_context"))
+    for m in _MOBILE.finditer(norm):
+        found.append((m.start(), m.end(), "high", "detector:mobile"))
+    for m in _CARD.finditer(norm):
+        s = m.group()
+        if any(a <= m.start() < b for a, b, *_ in found):
+            continue
+        context = norm[max(0, m.start() - 12): m.start()]
+        if luhn_ok(s) and (s.startswith("62") or _CARD_CONTEXT.search(context)):
+            found.append((m.start(), m.end(), "high", "detector:bank_card"))
+    for m in _ADDRESS.finditer(norm):
+        found.append((m.start(), m.end(), "medium", "detector:address"))
+    return found
+
+
+def detect_handles(norm: str) -> list[tuple[int, int, str, str]]:
+    found = [(m.start(), m.end(), "high", "detector:wechat_id") for m in _WECHAT_ID.finditer(norm)]
+    found += [(m.start(), m.end(), "high", "detector:qq_number") for m in _QQ_NUMBER.finditer(norm)]
+    return found
+
+
+# --- the checker ---------------------------------------------------------------------------
+class SensitiveChecker:
+    """Immutable once built; `LexiconSet` swaps in a new one on reload."""
+
+    def __init__(self, terms: list[Term], allow: list[str]) -> None:
+        self.terms = terms
+        self._auto = ahocorasick.Automaton()
+        grouped: dict[str, list[Term]] = {}
+        for t in terms:
+            grouped.setdefault(t.text, []).append(t)
+        for text, ts in grouped.items():
+            self._auto.add_word(text, (len(text), tuple(ts)))
+        self._auto.make_automaton() if grouped else None
+        self._has_terms = bool(grouped)
+        # Homophone automaton: pinyin of CJK terms of ≥ 2 characters for abuse and diversion, and of
+        # ≥ 3 characters for ad_law (its 2-character words are common words whose homophones abound).
+        self._py = ahocorasick.Automaton()
+        py_grouped: dict[str, list[Term]] = {}
+        for t in terms:
+            min_len = 3 if t.category == "ad_law" else 2
+            if t.category in ("diversion", "abuse", "ad_law") and len(t.text) >= min_len \
+                    and all("\u4e00" <= c <= "\u9fff" for c in t.text):
+                key, idx = pinyin_key(t.text)
+                if len(idx) == len(t.text):
+                    py_grouped.setdefault(key, []).append(t)
+        for key, ts in py_grouped.items():
+            self._py.add_word(key, (key.count("|") - 1, tuple(ts)))
+        self._has_py = bool(py_grouped)
+        if self._has_py:
+            self._py.make_automaton()
+        self._allow = ahocorasick.Automaton()
+        for a in allow:
+            if a:
+                self._allow.add_word(a, len(a))
+        self._has_allow = bool(allow)
+        if self._has_allow:
+            self._allow.make_automaton()
+
+    def _allowed_spans(self, norm: str) -> list[tuple[int, int]]:
+        if not self._has_allow:
+            return []
+        return [(end - n + 1, end + 1) for end, n in self._allow.iter(norm)]
+
+    def check(self, text: str, role: str = "customer", normalized: Normalized | None = None) -> list[Hit]:
+        n = normalized or normalize(text)
+        norm = n.text
+        if not norm:
+            return []
+        raw: dict[tuple[int, int, str], tuple[str, str]] = {}
+
+        def add(start: int, end: int, t_cat: str, sev: str, rule: str) -> None:
+            key = (start, end, t_cat)
+            prev = raw.get(key)
+            if prev is None or SEVERITY_RANK[sev] > SEVERITY_RANK[prev[0]]:
+                raw[key] = (sev, rule)
+
+        def applies(t: Term) -> bool:
+            return t.roles == "any" or t.roles == role
+
+        if self._has_terms:
+            for end, (length, ts) in self._auto.iter(norm):
+                for t in ts:
+                    if applies(t):
+                        add(end - length + 1, end + 1, t.category, t.severity, t.rule)
+        if self._has_py:
+            key, idx = pinyin_key(norm)
+            if len(idx) >= 2:
+                # position of each '|' → syllable number
+                bars = [i for i, c in enumerate(key) if c == "|"]
+                bar_no = {pos: k for k, pos in enumerate(bars)}
+                for end, (syllables, ts) in self._py.iter(key):
+                    last = bar_no.get(end)
+                    if last is None:
+                        continue
+                    first = last - syllables
+                    s, e = idx[first], idx[last - 1] + 1
+                    if e - s != syllables:
+                        continue  # syllables not adjacent characters in the normalised text
+                    for t in ts:
+                        if applies(t):
+                            add(s, e, t.category, t.severity, t.rule + ":homophone")
+        for s, e, sev, rule in detect_personal(norm):
+            add(s, e, "privacy", sev, rule)
+        for s, e, sev, rule in detect_handles(norm):
+            add(s, e, "diversion", sev, rule)
+
+        allowed = self._allowed_spans(norm)
+        hits: list[Hit] = []
+        for (s, e, cat), (sev, rule) in raw.items():
+            if any(a <= s and e <= b for a, b in allowed):
+                continue
+            os_, oe = n.span(s, e)
+            hits.append(Hit(cat, sev, os_, oe, text[os_:oe], rule))
+        return _drop_contained(hits)
+
+
+def _drop_contained(hits: list[Hit]) -> list[Hit]:
+    """Of overlapping hits in one category keep the longest (加我微信 over 微信)."""
+    hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+    out: list[Hit] = []
+    for h in hits:
+        if any(o.category == h.category and o.start <= h.start and h.end <= o.end for o in out):
+            continue
+        out.append(h)
+    return out
+
+
+class LexiconSet:
+    """Built-in lexicons plus operator additions under `extra_dir`; rebuilt when a file changes
+    (checked at most once a second), so every process sharing the data dir sees edits."""
+
+    CHECK_INTERVAL = 1.0
+
+    def __init__(self, extra_dir: Path | None = None) -> None:
+        self.extra_dir = extra_dir
+        self._lock = threading.Lock()
+        self._stamp = None
+        self._checked = 0.0
+        self._checker: SensitiveChecker | None = None
+
+    def _dirs(self) -> list[Path]:
+        return [BUILTIN_DIR] + ([self.extra_dir] if self.extra_dir else [])
+
+    def _current_stamp(self) -> tuple:
+        stamp = []
+        for d in self._dirs():
+            if d.is_dir():
+                for p in sorted(d.glob("*.txt")):
+                    st = p.stat()
+                    stamp.append((str(p), st.st_mtime_ns, st.st_size))
+        return tuple(stamp)
+
+    def checker(self) -> SensitiveChecker:
+        now = time.monotonic()
+        if self._checker is not None and now - self._checked < self.CHECK_INTERVAL:
+            return self._checker
+        with self._lock:
+            self._checked = now
+            stamp = self._current_stamp()
+            if self._checker is None or stamp != self._stamp:
+                terms, allow = load_terms(self._dirs())
+                self._checker = SensitiveChecker(terms, allow)
+                self._stamp = stamp
+            return self._checker
+
+    def reload(self) -> SensitiveChecker:
+        with self._lock:
+            self._checked = 0.0
+            self._stamp = None
+        return self.checker()
+
+    # --- operator additions ---------------------------------------------------------------
+    def add_terms(self, category: str, entries: list[tuple[str, str, str]]) -> int:
+        if self.extra_dir is None:
+            raise LexiconError("no directory for operator lexicons")
+        if not _CATEGORY_NAME.match(category):
+            raise LexiconError("category must be lower-case letters, digits and _ (2..32 chars)")
+        variants = read_variants(BUILTIN_DIR / "variants.txt")
+        for term, severity, roles in entries:
+            if "\t" in term or "\n" in term or not term.strip():
+                raise LexiconError(f"invalid term {term!r}")
+            parse_lexicon_line(f"{term}\t{severity}\t{roles}", category)
+            expand(term, variants)
+        self.extra_dir.mkdir(parents=True, exist_ok=True)
+        path = self.extra_dir / f"{category}.txt"
+        with path.open("a", encoding="utf-8") as fh:
+            for term, severity, roles in entries:
+                fh.write(f"{term.strip()}\t{severity}\t{roles}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.reload()
+        return len(entries)
+
+    def operator_terms(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        if self.extra_dir and self.extra_dir.is_dir():
+            for p in sorted(self.extra_dir.glob("*.txt")):
+                for line in p.read_text(encoding="utf-8").splitlines():
+                    parsed = parse_lexicon_line(line, p.stem) if p.stem != "allow" else None
+                    if parsed:
+                        out.setdefault(p.stem, []).append({"term": parsed[0], "severity": parsed[1], "roles": parsed[2]})
+        return out

@@ -1,0 +1,60 @@
+"""python -m training build | evaluate [--json]
+
+build      train the intent and sentiment models into DATA_DIR/models (COPILOT_DATA_DIR, default ./var)
+evaluate   held-out accuracy, macro-F1 and confusion matrices for both models, SnowNLP's sentiment as a
+           baseline, and precision/recall per sensitive category on training/data/sensitive_eval.tsv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def models_dir(args) -> Path:
+    return Path(args.data_dir or os.environ.get("COPILOT_DATA_DIR", "./var")) / "models"
+
+
+def cmd_build(args) -> int:
+    from nlp.encoders import UseEncoder
+    from nlp.models import TRAINERS, model_path
+
+    d = models_dir(args)
+    encoder = UseEncoder()
+    for name, trainer in TRAINERS.items():
+        t0 = time.perf_counter()
+        model = trainer(encoder)
+        model.save(model_path(d, name))
+        print(f"{name}: trained on {model.meta['n_train']} examples in {time.perf_counter() - t0:.1f}s -> {model_path(d, name)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from training.evaluate import evaluate_all
+
+    report = evaluate_all(models_dir(args))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        from training.evaluate import render
+
+        print(render(report))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training")
+    p.add_argument("--data-dir")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build")
+    ev = sub.add_parser("evaluate")
+    ev.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    return {"build": cmd_build, "evaluate": cmd_evaluate}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
