@@ -31,8 +31,9 @@ from bot.router import Router
 from bot.settings import Settings, SettingsError
 from bot.storage.redis_store import open_redis
 from bot.storage.sql import open_database
-from bot.web import admin_api, callback, system
-from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, METRICS, QUEUE, SETTINGS, TOKENS
+from bot.web import admin_api, callback, nlp_api, system
+from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, METRICS, NLP, QUEUE, SETTINGS, TOKENS
+from nlp.service import NlpConfig, NlpService
 from bot.web.errors import api_errors, authenticate, observe
 from bot.wecom_api import WeComClient
 from bot.worker import StreamWorker
@@ -55,13 +56,14 @@ class Components:
     queue: EventQueue
     router: Router
     wecom: WeComClient | None
+    nlp: NlpService
     admin_token: str = field(repr=False, default="")
 
     def handler_deps(self) -> dict[str, Any]:
         """The names handlers may ask for in their signature."""
         return {
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
-            "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics,
+            "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
         }
 
 
@@ -91,10 +93,13 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
                 session, redis, settings.wecom_api_base, settings.wecom_corp_id or "", settings.wecom_secret or "",
                 agent_id=settings.wecom_agent_id or "", retries=settings.api_retries, timeout=settings.api_timeout,
             )
+        nlp = NlpService(NlpConfig(settings.models_dir, settings.lexicon_dir), settings.nlp_processes)
+        await nlp.start()
+        stack.push_async_callback(nlp.stop)
         yield Components(
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
-            router=build_router(), wecom=wecom, admin_token=admin_token,
+            router=build_router(), wecom=wecom, nlp=nlp, admin_token=admin_token,
         )
 
 
@@ -134,6 +139,9 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/v1/tokens/{id}", admin_api.revoke_token)
     r.add_post("/api/v1/channels", admin_api.upsert_channel)
     r.add_get("/api/v1/channels", admin_api.list_channels)
+    r.add_post("/api/v1/analyze", nlp_api.analyze)
+    r.add_get("/api/v1/lexicons", nlp_api.list_lexicons)
+    r.add_post("/api/v1/lexicons/{category}", nlp_api.add_lexicon_terms)
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
@@ -156,6 +164,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[TOKENS] = parts.tokens
             app[CHANNELS] = parts.channels
             app[QUEUE] = parts.queue
+            app[NLP] = parts.nlp
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):
                 yield

@@ -68,6 +68,8 @@ class Settings:
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
 
     embedding_model: str = "use-multilingual"
+    models_dir_override: Path | None = None
+    nlp_processes: int = 1
 
     # Gateway and workers (not in SPEC; documented in docs/CONFIGURATION.md).
     dedupe_ttl: int = 86_400
@@ -87,6 +89,14 @@ class Settings:
     @property
     def outbound_configured(self) -> bool:
         return bool(self.wecom_corp_id and self.wecom_secret)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models_dir_override or self.data_dir / "models"
+
+    @property
+    def lexicon_dir(self) -> Path:
+        return self.data_dir / "lexicons"
 
     @property
     def sql_url(self) -> str:
@@ -141,6 +151,8 @@ class Settings:
             wecom_secret=_str(env, "WECOM_SECRET"),
             wecom_api_base=api_base.rstrip("/"),
             embedding_model=_str(env, "COPILOT_EMBEDDING_MODEL", "use-multilingual") or "use-multilingual",
+            models_dir_override=Path(m) if (m := _str(env, "COPILOT_MODELS_DIR")) else None,
+            nlp_processes=_int(env, "COPILOT_NLP_PROCESSES", 1, 0),
             dedupe_ttl=_int(env, "COPILOT_DEDUPE_TTL", 86_400, 60),
             max_body_bytes=_int(env, "COPILOT_MAX_BODY_BYTES", 1 << 20, 1024),
             worker_concurrency=_int(env, "COPILOT_WORKERS", 1, 0),

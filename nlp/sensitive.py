@@ -316,17 +316,24 @@ class SensitiveChecker:
                 continue
             os_, oe = n.span(s, e)
             hits.append(Hit(cat, sev, os_, oe, text[os_:oe], rule))
-        return _drop_contained(hits)
+        return _merge_overlaps(hits, text)
 
 
-def _drop_contained(hits: list[Hit]) -> list[Hit]:
-    """Of overlapping hits in one category keep the longest (加我微信 over 微信)."""
-    hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+def _merge_overlaps(hits: list[Hit], text: str) -> list[Hit]:
+    """Overlapping hits of one category become one span (全网最低 + 最低价 → 全网最低价), keeping
+    the highest severity and the rule of the longest part."""
+    hits.sort(key=lambda h: (h.category, h.start, -(h.end - h.start)))
     out: list[Hit] = []
     for h in hits:
-        if any(o.category == h.category and o.start <= h.start and h.end <= o.end for o in out):
-            continue
-        out.append(h)
+        last = out[-1] if out else None
+        if last is not None and last.category == h.category and h.start < last.end:
+            longest = last if (last.end - last.start) >= (h.end - h.start) else h
+            sev = last.severity if SEVERITY_RANK[last.severity] >= SEVERITY_RANK[h.severity] else h.severity
+            end = max(last.end, h.end)
+            out[-1] = Hit(h.category, sev, last.start, end, text[last.start:end], longest.rule)
+        else:
+            out.append(h)
+    out.sort(key=lambda h: (h.start, h.category))
     return out
 
 

@@ -18,6 +18,9 @@ from tests.helpers import AES_KEY, TOKEN
 from tests.wecom_fake import CORP_ID, FakeWeCom
 
 ADMIN = "test-admin-token-0123456789"
+# Trained once and reused across runs (the artefact carries a fingerprint of the training data,
+# so a change to the data retrains it).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "var" / "test-models"
 
 
 async def _reset_external_services() -> None:
@@ -45,6 +48,8 @@ def base_settings(tmp_path: Path) -> Settings:
         "WECOM_SECRET": "app-secret",
         "WECOM_AGENT_ID": "1000002",
         "WECOM_API_RETRIES": "2",
+        "COPILOT_MODELS_DIR": str(MODELS_DIR),
+        "COPILOT_NLP_PROCESSES": "0",
     }
     for name in ("REDIS_URL", "DATABASE_URL"):
         if os.environ.get(name):

@@ -1,6 +1,7 @@
 """`python server.py` as a user runs it: embedded defaults, health, graceful stop."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,7 +21,10 @@ def free_port() -> int:
 
 
 def clean_env() -> dict[str, str]:
+    from tests.conftest import MODELS_DIR
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "COPILOT_", "REDIS_URL", "DATABASE_URL"))}
+    env["COPILOT_MODELS_DIR"] = str(MODELS_DIR)  # trained once per test session; a user's first start trains
     return env
 
 
@@ -48,6 +52,13 @@ def test_serve_on_embedded_defaults_then_worker(tmp_path):
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(req, timeout=2) as r:
             assert r.status == 200
+        # /api/v1/analyze goes through the NLP process pool.
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/analyze", method="POST",
+                                     data=json.dumps({"text": "加我薇信 便宜卖你", "role": "staff"}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            result = json.loads(r.read())
+        assert result["flagged"] and result["sensitive"][0]["category"] == "diversion"
         # A worker process shares the embedded Redis and SQLite of the same data dir.
         worker = subprocess.Popen([sys.executable, "server.py", "worker", "--data-dir", str(data)], cwd=ROOT,
                                   env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

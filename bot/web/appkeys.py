@@ -11,6 +11,7 @@ from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
+from nlp.service import NlpService
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -19,3 +20,4 @@ TOKENS = web.AppKey("tokens", TokenStore)
 CHANNELS = web.AppKey("channels", ChannelStore)
 QUEUE = web.AppKey("queue", EventQueue)
 CRYPTO = web.AppKey("crypto", WeComCrypto)
+NLP = web.AppKey("nlp", NlpService)

@@ -1,0 +1,97 @@
+"""Sensitive-word checker: each evasion family, offsets, allow-list, roles, reload."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from nlp.sensitive import LexiconError, LexiconSet, id_checksum_ok, luhn_ok
+
+
+@pytest.fixture(scope="module")
+def checker():
+    return LexiconSet().checker()
+
+
+def cats(checker, text, role="customer"):
+    hits = checker.check(text, role)
+    for h in hits:
+        assert text[h.start:h.end] == h.match  # offsets are exact in the original
+    return {h.category for h in hits}
+
+
+@pytest.mark.parametrize("text", [
+    "加我微信", "加 我 V 信", "加我VX", "加我ｗｘ", "加我威信", "加我薇信", "加我維信", "加-我-微-信",
+    "加我[呲牙]微信", "加我微❤信", "加我weixin", "加我威芯",  # homophone via pinyin
+    "私下轉賬給我", "加我扣扣", "V:abc_12345", "qq 12345678",
+])
+def test_diversion_evasions(checker, text):
+    assert "diversion" in cats(checker, text, "staff")
+
+
+@pytest.mark.parametrize("text", ["傻逼", "傻 逼", "煞笔", "傻*B", "SB", "腦殘", "草 泥 马", "nmsl"])
+def test_abuse_evasions(checker, text):
+    assert "abuse" in cats(checker, text)
+
+
+@pytest.mark.parametrize("text", ["全网最低价", "全網最低價", "销量第①", "１００％有效", "国 家 级", "全网最底价", "七天见效"])
+def test_ad_law_applies_to_staff_only(checker, text):
+    assert "ad_law" in cats(checker, text, "staff")
+    assert "ad_law" not in cats(checker, text, "customer")
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("手机 138 1234 5678", "detector:mobile"),
+    ("幺三八一二三四五六七八", "detector:mobile"),
+    ("１３８-１２３４-５６７８", "detector:mobile"),
+    ("身份证110101199003074514", "detector:id_card"),
+    ("卡号6222 0202 0011 2233 446", "detector:bank_card"),
+    ("北京市朝阳区建国路88号现代城3号楼1202室", "detector:address"),
+])
+def test_privacy_detectors(checker, text, rule):
+    hits = checker.check(text)
+    assert any(h.rule == rule and h.category == "privacy" for h in hits), hits
+
+
+@pytest.mark.parametrize("text", [
+    "可以用微信支付吗", "最近有活动吗", "第一次买", "订单号20231122123456789", "价格是138元", "13:50到店",
+    "一共299", "快递单号SF1234567890123", "关注微信公众号", "加入购物车", "qq糖有吗", "v领还是圆领", "我要两份",
+])
+def test_hard_negatives_not_flagged(checker, text):
+    assert cats(checker, text, "staff") == set()
+
+
+def test_checksums():
+    assert id_checksum_ok("110101199003074514") and not id_checksum_ok("110101199003074515")
+    assert luhn_ok("6222020200112233446") and not luhn_ok("6222020200112233447")
+
+
+def test_mobile_inside_longer_number_not_flagged(checker):
+    assert cats(checker, "订单 2138123456789 已发") == set()
+
+
+def test_longest_hit_wins_and_severity(checker):
+    hits = checker.check("加我个人微信", "staff")
+    assert [(h.match, h.severity) for h in hits] == [("加我个人微信", "high")]
+
+
+def test_operator_terms_reload_without_restart(tmp_path):
+    lex = LexiconSet(tmp_path / "lexicons")
+    assert cats(lex.checker(), "团长私单") == set()
+    lex.add_terms("diversion", [("私单", "high", "any")])
+    assert "diversion" in cats(lex.checker(), "团长私单")
+    # A second process (another LexiconSet on the same dir) sees the edit within a second.
+    other = LexiconSet(tmp_path / "lexicons")
+    lex.add_terms("competitor", [("某某家", "low", "staff")])
+    time.sleep(1.1)
+    assert "competitor" in cats(other.checker(), "去某某家买", "staff")
+
+
+def test_operator_terms_validated(tmp_path):
+    lex = LexiconSet(tmp_path / "lexicons")
+    with pytest.raises(LexiconError):
+        lex.add_terms("Bad Name", [("x", "high", "any")])
+    with pytest.raises(LexiconError):
+        lex.add_terms("abuse", [("x", "urgent", "any")])
+    with pytest.raises(LexiconError):
+        lex.add_terms("abuse", [("{nope}", "high", "any")])
