@@ -43,6 +43,17 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true/false, got {raw!r}")
+
+
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     raw = env.get(name)
     if raw is None or not raw.strip():
@@ -70,6 +81,7 @@ class Settings:
     embedding_model: str = "use-multilingual"
     models_dir_override: Path | None = None
     nlp_processes: int = 1
+    nlp_dense_heads: bool = True
 
     # Gateway and workers (not in SPEC; documented in docs/CONFIGURATION.md).
     dedupe_ttl: int = 86_400
@@ -153,6 +165,7 @@ class Settings:
             embedding_model=_str(env, "COPILOT_EMBEDDING_MODEL", "use-multilingual") or "use-multilingual",
             models_dir_override=Path(m) if (m := _str(env, "COPILOT_MODELS_DIR")) else None,
             nlp_processes=_int(env, "COPILOT_NLP_PROCESSES", 1, 0),
+            nlp_dense_heads=_bool(env, "COPILOT_NLP_DENSE_HEADS", True),
             dedupe_ttl=_int(env, "COPILOT_DEDUPE_TTL", 86_400, 60),
             max_body_bytes=_int(env, "COPILOT_MAX_BODY_BYTES", 1 << 20, 1024),
             worker_concurrency=_int(env, "COPILOT_WORKERS", 1, 0),
