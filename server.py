@@ -21,6 +21,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import welcome
+from bot.relay import handlers as relay_handlers
+from bot.relay.announce import RelayAnnouncer, make_poster
+from bot.relay.ledger import RelayLedger
+from bot.relay.service import RelayService
 from bot.auth import TokenStore, load_or_create_admin_token
 from bot.channels import ChannelStore
 from bot.crypto import WeComCrypto
@@ -31,8 +35,8 @@ from bot.router import Router
 from bot.settings import Settings, SettingsError
 from bot.storage.redis_store import open_redis
 from bot.storage.sql import open_database
-from bot.web import admin_api, callback, nlp_api, system
-from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, METRICS, NLP, QUEUE, SETTINGS, TOKENS
+from bot.web import admin_api, callback, nlp_api, relay_api, system
+from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, METRICS, NLP, QUEUE, RELAYS, SETTINGS, TOKENS
 from nlp.service import NlpConfig, NlpService
 from bot.web.errors import api_errors, authenticate, observe
 from bot.wecom_api import WeComClient
@@ -57,6 +61,8 @@ class Components:
     router: Router
     wecom: WeComClient | None
     nlp: NlpService
+    relays: RelayService
+    announcer: RelayAnnouncer
     admin_token: str = field(repr=False, default="")
 
     def handler_deps(self) -> dict[str, Any]:
@@ -64,12 +70,14 @@ class Components:
         return {
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
+            "relays": self.relays,
         }
 
 
 def build_router() -> Router:
     router = Router()
     router.include(welcome.router)
+    router.include(relay_handlers.router)
     return router
 
 
@@ -96,10 +104,17 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         nlp = NlpService(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads), settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
+        relays = RelayService(engine, RelayLedger(redis))
+        announcer = RelayAnnouncer(redis, make_poster(relays, wecom), settings.relay_announce_interval)
+        relays.on_change = announcer.schedule
+        stack.push_async_callback(announcer.drain)
+        recovered = await relays.recover_all()
+        if recovered:
+            log.info("relays recovered", extra={"open_relays": recovered})
         yield Components(
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
-            router=build_router(), wecom=wecom, nlp=nlp, admin_token=admin_token,
+            router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, admin_token=admin_token,
         )
 
 
@@ -117,6 +132,8 @@ async def running_workers(parts: Components, count: int) -> AsyncIterator[list[S
     stop = asyncio.Event()
     workers = [make_worker(parts) for _ in range(count)]
     tasks = [asyncio.create_task(w.run(stop), name=f"worker-{i}") for i, w in enumerate(workers)]
+    if count:
+        tasks.append(asyncio.create_task(relay_clock(parts, stop), name="relay-clock"))
     try:
         yield workers
     finally:
@@ -126,6 +143,19 @@ async def running_workers(parts: Components, count: int) -> AsyncIterator[list[S
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def relay_clock(parts: Components, stop: asyncio.Event, every: float = 5.0) -> None:
+    """Close relays whose ends_at has passed (messages also close them lazily)."""
+    while not stop.is_set():
+        try:
+            await parts.relays.close_due()
+        except Exception:  # noqa: BLE001 - keep ticking
+            log.exception("relay clock failed")
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass
 
 
 def add_routes(app: web.Application) -> None:
@@ -142,6 +172,12 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/analyze", nlp_api.analyze)
     r.add_get("/api/v1/lexicons", nlp_api.list_lexicons)
     r.add_post("/api/v1/lexicons/{category}", nlp_api.add_lexicon_terms)
+    r.add_post("/api/v1/relays", relay_api.create_relay)
+    r.add_get("/api/v1/relays", relay_api.list_relays)
+    r.add_get("/api/v1/relays/{id}", relay_api.get_relay)
+    r.add_post("/api/v1/relays/{id}/messages", relay_api.relay_message)
+    r.add_post("/api/v1/relays/{id}/close", relay_api.close_relay)
+    r.add_get("/api/v1/relays/{id}/export.csv", relay_api.export_relay)
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
@@ -165,6 +201,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[CHANNELS] = parts.channels
             app[QUEUE] = parts.queue
             app[NLP] = parts.nlp
+            app[RELAYS] = parts.relays
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):
                 yield
@@ -181,7 +218,7 @@ async def run_worker_process(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with open_components(settings) as parts:
         workers = [make_worker(parts) for _ in range(max(1, settings.worker_concurrency))]
-        await asyncio.gather(*(w.run(stop) for w in workers))
+        await asyncio.gather(*(w.run(stop) for w in workers), relay_clock(parts, stop))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -21,3 +21,8 @@ def dead_letter(stream: str) -> str:
 
 
 CONSUMER_GROUP = "workers"
+
+
+def relay(relay_id: str, field: str) -> str:
+    # The hash tag keeps one relay's keys in one Redis Cluster slot, as its Lua scripts need.
+    return f"{PREFIX}relay:{{{relay_id}}}:{field}"

@@ -93,6 +93,8 @@ class Settings:
     api_timeout: float = 10.0
     api_retries: int = 3
     log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+    relay_announce_interval: float = 3.0
 
     @property
     def callback_configured(self) -> bool:
@@ -174,7 +176,20 @@ class Settings:
             api_timeout=_float(env, "WECOM_API_TIMEOUT", 10.0, 0.1),
             api_retries=_int(env, "WECOM_API_RETRIES", 3, 0),
             log_level=log_level,
+            timezone=_timezone(env),
+            relay_announce_interval=_float(env, "COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, 0.0),
         )
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    name = _str(env, "COPILOT_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"COPILOT_TIMEZONE is not a known time zone: {name!r}") from None
+    return name
 
 
 def validate_encoding_aes_key(value: str) -> bytes:

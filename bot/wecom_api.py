@@ -164,6 +164,12 @@ class WeComClient:
     async def appchat_send(self, chatid: str, content: str) -> dict[str, Any]:
         return await self.call("POST", "/cgi-bin/appchat/send", {"chatid": chatid, "msgtype": "text", "text": {"content": content}})
 
+    async def add_group_msg_template(self, sender: str, chat_ids: list[str], content: str) -> dict[str, Any]:
+        """企业群发 to customer groups: WeCom asks the owner (`sender`) to confirm before it is sent."""
+        return await self.call("POST", "/cgi-bin/externalcontact/add_msg_template", {
+            "chat_type": "group", "sender": sender, "chat_id_list": chat_ids, "text": {"content": content},
+        })
+
     def _agent_int(self) -> int:
         try:
             return int(self.agent_id)

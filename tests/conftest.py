@@ -50,6 +50,7 @@ def base_settings(tmp_path: Path) -> Settings:
         "WECOM_API_RETRIES": "2",
         "COPILOT_MODELS_DIR": str(MODELS_DIR),
         "COPILOT_NLP_PROCESSES": "0",
+        "COPILOT_RELAY_ANNOUNCE_INTERVAL": "0.05",
     }
     for name in ("REDIS_URL", "DATABASE_URL"):
         if os.environ.get(name):

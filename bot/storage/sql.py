@@ -90,3 +90,37 @@ async def open_database(url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+relays = sa.Table(
+    "relays",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("chat_id", sa.String(128), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("stock", sa.Integer, nullable=False),
+    sa.Column("per_user_limit", sa.Integer, nullable=False),
+    sa.Column("waitlist", sa.Boolean, nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("chat_kind", sa.String(16), nullable=False, server_default="customer"),
+    sa.Column("owner_userid", sa.String(64), nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# The durable record of a relay: every state change, in order. Redis state is rebuilt from it.
+relay_events = sa.Table(
+    "relay_events",
+    metadata,
+    sa.Column("relay_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("sender_id", sa.String(128), nullable=False, server_default=""),
+    sa.Column("sender_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("msgid", sa.String(128), nullable=True),
+    sa.Column("changes", sa.JSON, nullable=False),
+    sa.Column("response", sa.JSON, nullable=True),
+    sa.Column("line", sa.Text, nullable=False, server_default=""),
+    sa.Column("at", sa.Float, nullable=False),
+)

@@ -11,6 +11,7 @@ from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.relay.service import RelayService
 from nlp.service import NlpService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +22,4 @@ CHANNELS = web.AppKey("channels", ChannelStore)
 QUEUE = web.AppKey("queue", EventQueue)
 CRYPTO = web.AppKey("crypto", WeComCrypto)
 NLP = web.AppKey("nlp", NlpService)
+RELAYS = web.AppKey("relays", RelayService)

@@ -1,0 +1,261 @@
+"""Relays through the API and the service: invariants of SPEC §3.4, recovery, group feedback."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import random
+
+import pytest
+
+from bot import keys
+from bot.relay.ledger import relay_keys
+
+
+@pytest.fixture
+async def staff(client, admin_headers):
+    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "导购小王"}, headers=admin_headers)
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+async def create(client, staff, **kw):
+    body = {"chat_id": "wrGROUP1", "title": "大闸蟹", "stock": 5, "per_user_limit": 2, **kw}
+    resp = await client.post("/api/v1/relays", json=body, headers=staff)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def say(client, staff, rid, sender, text, msgid=None, name=None):
+    body = {"sender_id": sender, "sender_name": name or sender, "text": text}
+    if msgid:
+        body["msgid"] = msgid
+    resp = await client.post(f"/api/v1/relays/{rid}/messages", json=body, headers=staff)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def state(client, staff, rid):
+    return await (await client.get(f"/api/v1/relays/{rid}", headers=staff)).json()
+
+
+async def test_full_flow(client, staff):
+    r = await create(client, staff, stock=3)
+    assert r["status"] == "open" and r["remaining"] == 3 and r["entries"] == []
+    rid = r["id"]
+    assert await say(client, staff, rid, "c1", "+1") == {
+        "action": "join", "quantity": 1, "status": "confirmed", "confirmed_quantity": 1, "remaining": 2}
+    got = await say(client, staff, rid, "c2", "我要三份")  # limit 2: asks 3, capped at 2
+    assert (got["status"], got["confirmed_quantity"], got["remaining"]) == ("confirmed", 2, 0)
+    got = await say(client, staff, rid, "c3", "接龙两份")
+    assert (got["status"], got["confirmed_quantity"]) == ("waitlisted", 0)
+    got = await say(client, staff, rid, "c4", "+1")
+    assert got["status"] == "waitlisted"
+    st = await state(client, staff, rid)
+    assert st["status"] == "sold_out"
+    assert [(e["position"], e["sender_id"], e["quantity"]) for e in st["entries"]] == [(1, "c1", 1), (2, "c2", 2)]
+    assert [(w["sender_id"], w["quantity"]) for w in st["waitlist"]] == [("c3", 2), ("c4", 1)]
+    # c2 cancels one: c3 (first in the waitlist) gets it; c3 still waits for one more
+    got = await say(client, staff, rid, "c2", "-1")
+    assert (got["action"], got["status"], got["quantity"], got["confirmed_quantity"]) == ("cancel", "cancelled", 1, 1)
+    st = await state(client, staff, rid)
+    assert [(e["sender_id"], e["quantity"]) for e in st["entries"]] == [("c1", 1), ("c2", 1), ("c3", 1)]
+    assert [(w["sender_id"], w["quantity"]) for w in st["waitlist"]] == [("c3", 1), ("c4", 1)]
+    # c1 cancels everything: c3 is now complete, c4 still waits
+    await say(client, staff, rid, "c1", "不要了")
+    st = await state(client, staff, rid)
+    assert sorted((e["sender_id"], e["quantity"]) for e in st["entries"]) == [("c2", 1), ("c3", 2)]
+    assert [(w["sender_id"], w["quantity"]) for w in st["waitlist"]] == [("c4", 1)]
+    assert "#接龙 大闸蟹" in st["list_text"] and "候补" in st["list_text"]
+    # chatter does nothing
+    got = await say(client, staff, rid, "c5", "这个好吃吗")
+    assert got["action"] == "none" and got["status"] == "ignored"
+
+
+async def test_partial_and_no_waitlist(client, staff):
+    rid = (await create(client, staff, stock=3, per_user_limit=5, waitlist=False))["id"]
+    await say(client, staff, rid, "a", "+2")
+    got = await say(client, staff, rid, "b", "+2")
+    assert (got["status"], got["confirmed_quantity"], got["remaining"]) == ("partial", 1, 0)
+    got = await say(client, staff, rid, "c", "+1")
+    assert got["status"] == "rejected"
+    assert (await state(client, staff, rid))["waitlist"] == []
+
+
+async def test_per_user_limit_across_messages(client, staff):
+    rid = (await create(client, staff, stock=10, per_user_limit=2))["id"]
+    await say(client, staff, rid, "a", "+1")
+    await say(client, staff, rid, "a", "再来一份")
+    got = await say(client, staff, rid, "a", "+1")
+    assert (got["status"], got["confirmed_quantity"]) == ("rejected", 2)
+
+
+async def test_repeated_msgid_changes_nothing(client, staff):
+    rid = (await create(client, staff, stock=5))["id"]
+    first = await say(client, staff, rid, "a", "+1", msgid="m1")
+    again = await say(client, staff, rid, "a", "+1", msgid="m1")
+    assert first == again
+    st = await state(client, staff, rid)
+    assert st["remaining"] == 4 and st["entries"][0]["quantity"] == 1
+
+
+async def test_close_and_export(client, staff):
+    rid = (await create(client, staff, stock=5))["id"]
+    await say(client, staff, rid, "a", "+2", name="=HYPERLINK(\"x\")")
+    await say(client, staff, rid, "b", "+1", name="李四")
+    resp = await client.post(f"/api/v1/relays/{rid}/close", headers=staff)
+    assert (await resp.json())["status"] == "closed"
+    got = await say(client, staff, rid, "c", "+1")
+    assert got["status"] == "rejected"
+    resp = await client.get(f"/api/v1/relays/{rid}/export.csv", headers=staff)
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    rows = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff"))))
+    assert rows[0] == ["list", "position", "sender_id", "sender_name", "quantity", "at"]
+    assert [(r[0], r[2], r[3], r[4]) for r in rows[1:]] == [
+        ("confirmed", "a", "'=HYPERLINK(\"x\")", "2"), ("confirmed", "b", "李四", "1")]
+
+
+async def test_ends_at_closes(client, staff, parts):
+    rid = (await create(client, staff, stock=5, ends_at="2020-01-01T00:00:00+08:00"))["id"]
+    got = await say(client, staff, rid, "a", "+1")
+    assert got["status"] == "rejected" and (await state(client, staff, rid))["status"] == "closed"
+
+
+async def test_validation_and_errors(client, staff, admin_headers):
+    for body in ({"chat_id": "x", "title": "t", "stock": 0}, {"chat_id": "x", "title": "t", "stock": 1, "per_user_limit": 0},
+                 {"chat_id": "x", "title": "t", "stock": 1, "ends_at": "2026-11-22T20:00:00"},
+                 {"chat_id": "x", "title": "t", "stock": 1, "chat_kind": "wechat"}, {"title": "t", "stock": 1}):
+        resp = await client.post("/api/v1/relays", json=body, headers=staff)
+        assert resp.status == 400, body
+    assert (await client.get("/api/v1/relays/nope", headers=staff)).status == 404
+    resp = await client.post("/api/v1/relays/nope/messages", json={"sender_id": "a", "text": "+1"}, headers=staff)
+    assert resp.status == 404
+    qa = (await (await client.post("/api/v1/tokens", json={"role": "qa", "name": "q"}, headers=admin_headers)).json())["token"]
+    resp = await client.post("/api/v1/relays", json={"chat_id": "x", "title": "t", "stock": 1},
+                             headers={"Authorization": f"Bearer {qa}"})
+    assert resp.status == 403
+    listing = await (await client.get("/api/v1/relays?status=open", headers=staff)).json()
+    assert listing["items"] == []
+
+
+async def test_concurrent_signups_never_oversell(parts):
+    """5,000 concurrent sign-ups from 2,000 customers against stock 50, limit 2."""
+    from bot.relay.service import RelaySpec
+
+    svc = parts.relays
+    rid = (await svc.create(RelaySpec("wrLOAD", "秒杀", 50, 2), "test"))["id"]
+    rng = random.Random(5)
+    msgs = [(f"c{rng.randrange(2000)}", rng.choice(["+1", "+2", "接龙", "我要两份", "+1"])) for _ in range(5000)]
+    sem = asyncio.Semaphore(200)
+
+    async def one(i, sender, text):
+        async with sem:
+            return sender, await svc.handle_message(rid, sender, sender, text, f"m{i}")
+
+    results = await asyncio.gather(*(one(i, s, t) for i, (s, t) in enumerate(msgs)))
+    st = await svc.state(rid)
+    assert sum(e["quantity"] for e in st["entries"]) == 50 and st["remaining"] == 0
+    assert all(e["quantity"] <= 2 for e in st["entries"])
+    per_sender: dict[str, int] = {}
+    for e in st["entries"]:
+        per_sender[e["sender_id"]] = e["quantity"]
+    for sender, resp in results:  # every answer is consistent with the final state
+        assert resp["confirmed_quantity"] <= per_sender.get(sender, 0)
+    assert sum(w["quantity"] for w in st["waitlist"]) + 50 <= 2 * len({s for s, _ in msgs})
+    # The waitlist is in arrival order: replay the durable log (ordered by the atomic step's
+    # sequence number) with a plain FIFO and compare.
+    import sqlalchemy as sa
+
+    from bot.storage.sql import relay_events
+
+    async with parts.engine.connect() as conn:
+        events = (await conn.execute(sa.select(relay_events).where(relay_events.c.relay_id == rid)
+                                     .order_by(relay_events.c.seq))).mappings().all()
+    assert len(events) == 5000 and [e["seq"] for e in events] == list(range(1, 5001))
+    queue, waiting = [], {}
+    for e in events:
+        for who, _dconf, dwait in e["changes"]:
+            if dwait > 0 and waiting.get(who, 0) == 0:
+                queue.append(who)
+            waiting[who] = waiting.get(who, 0) + dwait
+            if dwait < 0 and waiting[who] == 0:
+                queue.remove(who)
+    assert [w["sender_id"] for w in st["waitlist"]] == queue
+
+
+async def test_redis_loss_rebuilds_from_sql(parts):
+    from bot.relay.service import RelaySpec
+
+    svc = parts.relays
+    rid = (await svc.create(RelaySpec("wrX", "t", 3, 2), "test"))["id"]
+    for i, (s, t) in enumerate([("a", "+2"), ("b", "+2"), ("c", "+1"), ("a", "-1"), ("d", "+1")]):
+        await svc.handle_message(rid, s, s.upper(), t, f"m{i}")
+    before = await svc.state(rid)
+    await parts.redis.delete(*relay_keys(rid))  # Redis lost everything about this relay
+    after = await svc.state(rid)
+    assert after["entries"] == before["entries"] and after["waitlist"] == before["waitlist"]
+    assert after["remaining"] == before["remaining"] and after["status"] == before["status"]
+    # idempotency survives the rebuild too
+    again = await svc.handle_message(rid, "d", "D", "+1", "m4")
+    assert again["remaining"] == before["remaining"]
+    assert (await svc.state(rid))["entries"] == before["entries"]
+
+
+async def test_sql_caught_up_after_crash_between_writes(parts):
+    """A crash after the Lua call but before the SQL write: start-up recovery copies the event."""
+    import sqlalchemy as sa
+
+    from bot.relay.service import RelaySpec
+    from bot.storage.sql import relay_events
+
+    svc = parts.relays
+    rid = (await svc.create(RelaySpec("wrY", "t", 3, 2), "test"))["id"]
+    await svc.ledger.join(rid, "a", "A", 1, "m1", 1.0)  # Redis only, as if the process died here
+    await svc.recover_all()
+    async with parts.engine.connect() as conn:
+        n = (await conn.execute(sa.select(sa.func.count()).select_from(relay_events)
+                                .where(relay_events.c.relay_id == rid))).scalar()
+    assert n == 1
+
+
+async def test_appchat_list_posts_are_coalesced(parts, fake_wecom):
+    from bot.relay.service import RelaySpec
+
+    parts.announcer.interval = 0.3
+    svc = parts.relays
+    rid = (await svc.create(RelaySpec("chatINTERNAL", "内购", 3, 3, chat_kind="appchat"), "test"))["id"]
+    for i in range(2):
+        await svc.handle_message(rid, f"u{i}", f"员工{i}", "+1", f"m{i}")
+    await asyncio.sleep(0.5)
+    await parts.announcer.drain()
+    posts = fake_wecom.bodies("/cgi-bin/appchat/send")
+    assert len(posts) == 1 and posts[0]["chatid"] == "chatINTERNAL"
+    assert "1. 员工0 1份" in posts[0]["text"]["content"] and "2. 员工1 1份" in posts[0]["text"]["content"]
+    await svc.handle_message(rid, "u9", "员工9", "+1", "m9")  # sells out: announced once more at once
+    await parts.announcer.drain()
+    assert any("已售罄" in p["text"]["content"] for p in fake_wecom.bodies("/cgi-bin/appchat/send"))
+
+
+async def test_customer_group_sold_out_goes_through_group_msg_template(parts, fake_wecom):
+    from bot.relay.service import RelaySpec
+
+    svc = parts.relays
+    rid = (await svc.create(RelaySpec("wrCUSTOMER", "月饼", 1, 1, owner_userid="zhangsan"), "test"))["id"]
+    await svc.handle_message(rid, "wmA", "顾客A", "+1", "m1")
+    await parts.announcer.drain()
+    [task] = fake_wecom.bodies("/cgi-bin/externalcontact/add_msg_template")
+    assert task["chat_type"] == "group" and task["chat_id_list"] == ["wrCUSTOMER"] and task["sender"] == "zhangsan"
+    assert "已售罄" in task["text"]["content"]
+    assert fake_wecom.bodies("/cgi-bin/appchat/send") == []  # customer groups get no list posts
+
+
+async def test_staff_open_command_through_callback(client, parts, fake_wecom):
+    from server import make_worker
+    from tests.helpers import sealed_request, text_xml
+
+    q, body = sealed_request(text_xml("开团 大闸蟹 五十份 每人限2 群wrABC12345", user="lisi"))
+    assert (await client.post("/wecom/callback", params=q, data=body)).status == 200
+    await make_worker(parts).drain()
+    [reply] = fake_wecom.bodies("/cgi-bin/message/send")
+    assert reply["touser"] == "lisi" and "已开团" in reply["text"]["content"]
+    [relay] = await parts.relays.list("open")
+    assert (relay["chat_id"], relay["stock"], relay["per_user_limit"], relay["owner_userid"]) == ("wrABC12345", 50, 2, "lisi")

@@ -1,0 +1,67 @@
+"""Relay message understanding on a labelled set of real-world forms, and the native list."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.relay.command import parse_open_command
+from bot.relay.parse import new_lines, understand
+
+ROWS = [l.rstrip("\n").split("\t") for l in (Path(__file__).parent / "fixtures" / "relay_messages.tsv")
+        .read_text(encoding="utf-8").splitlines() if l.strip() and not l.startswith("#")]
+
+
+def test_labelled_set_is_large_enough():
+    assert len(ROWS) >= 150
+    assert {r[0] for r in ROWS} == {"join", "cancel", "none"}
+
+
+@pytest.mark.parametrize("action,qty,text", ROWS)
+def test_labelled_messages(action, qty, text):
+    got = understand(text)
+    assert (got.action, got.quantity) == (action, int(qty))
+
+
+BASE = "#接龙\n大闸蟹团购 每人限2\n\n1. 张三 2份\n2. 李四"
+
+
+def test_native_list_new_line_is_the_signup():
+    got = understand(BASE + "\n3. 王五 2份", ["张三 2份", "李四"])
+    assert (got.action, got.quantity, got.line) == ("join", 2, "王五 2份")
+
+
+def test_two_customers_appending_3_to_the_same_base_both_count():
+    canonical = ["张三 2份", "李四"]
+    a = understand(BASE + "\n3. 王五", canonical)
+    canonical.append(a.line)
+    b = understand(BASE + "\n3. 赵六 1份", canonical)  # also numbered 3., built on the old base
+    assert (a.action, a.line) == ("join", "王五") and (b.action, b.line, b.quantity) == ("join", "赵六 1份", 1)
+
+
+def test_native_list_repost_without_change_is_none():
+    assert understand(BASE, ["张三 2份", "李四"]).action == "none"
+
+
+def test_native_list_renumbered_is_not_new():
+    assert understand("#接龙\n1. 李四\n2. 张三 2份", ["张三 2份", "李四"]).action == "none"
+
+
+def test_native_list_own_line_removed_is_cancel():
+    got = understand("#接龙\n1. 张三 2份", ["张三 2份", "李四"], sender_name="李四")
+    assert (got.action, got.quantity) == ("cancel", 0)
+
+
+def test_new_lines_multiset():
+    assert new_lines(["a", "a", "b"], ["a"]) == ["a", "b"]
+
+
+def test_open_command():
+    from datetime import datetime, timedelta, timezone
+
+    tz = timezone(timedelta(hours=8))
+    cmd = parse_open_command("开团 大闸蟹 五十份 每人限2 今晚8点截止 群wrAbc1234", datetime(2026, 11, 22, 4, tzinfo=timezone.utc), tz)
+    assert (cmd.title, cmd.stock, cmd.per_user_limit, cmd.chat_id) == ("大闸蟹", 50, 2, "wrAbc1234")
+    assert cmd.ends_at.hour == 20 and cmd.ends_at.utcoffset() == timedelta(hours=8)
+    assert parse_open_command("今天开团吗", datetime.now(timezone.utc), tz) is None
+    assert parse_open_command("开团 没有数量", datetime.now(timezone.utc), tz) is None
