@@ -7,7 +7,6 @@ by a crashed consumer with XAUTOCLAIM.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from bot import keys
+from bot.storage.script_batcher import ScriptBatcher
 
 # KEYS[1] dedupe key, KEYS[2] stream; ARGV[1] ttl seconds, ARGV[2] payload
 _ACCEPT = """
@@ -64,7 +64,6 @@ class EventQueue:
     group: str = keys.CONSUMER_GROUP
     _accept: Any = field(default=None, init=False, repr=False)
 
-    _pending: list = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._accept = self.redis.register_script(_ACCEPT)
@@ -78,35 +77,9 @@ class EventQueue:
 
     async def accept(self, dedupe_key: str, envelope: Envelope) -> str | None:
         """Queue the envelope unless its key was seen within the TTL. Returns the entry id, or None for a duplicate.
-
-        Calls made in the same event-loop tick share one pipelined round trip (group commit):
-        under load the Redis client's per-command overhead, not Redis, is the ack path's cost."""
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((keys.dedupe(dedupe_key), envelope.dumps(), fut))
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
-        entry_id = await fut
+        Concurrent calls share one pipelined round trip (ScriptBatcher)."""
+        entry_id = await self._accept([keys.dedupe(dedupe_key), self.stream], [self.dedupe_ttl, envelope.dumps()])
         return entry_id.decode() if entry_id else None
-
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key, payload, _fut in batch:
-                    await self._accept(keys=[key, self.stream], args=[self.dedupe_ttl, payload], client=pipe)
-                results = await pipe.execute(raise_on_error=False)
-        except Exception as exc:  # noqa: BLE001 - every waiter gets the failure
-            for _k, _p, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        for (_k, _p, fut), result in zip(batch, results):
-            if fut.done():
-                continue
-            if isinstance(result, Exception):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
 
     async def append(self, envelope: Envelope) -> str:
         """Queue without de-duplication (callers that de-duplicate elsewhere, e.g. by SQL msgid)."""

@@ -30,8 +30,14 @@ class RelayAnnouncer:
         self.post = post
         self.interval = interval
         self._tasks: set[asyncio.Task] = set()
+        self._local_pending: set[str] = set()  # relays with a list post already scheduled here
 
     def schedule(self, relay_id: str, reason: str) -> None:
+        if reason == "change":
+            # Coalesce inside the process first: a burst of sign-ups costs one Redis call, not one each.
+            if relay_id in self._local_pending:
+                return
+            self._local_pending.add(relay_id)
         task = asyncio.ensure_future(self._maybe_post(relay_id, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -43,10 +49,14 @@ class RelayAnnouncer:
                 if await self.redis.set(keys.relay(relay_id, f"announced:{reason}"), b"1", nx=True, ex=7 * 86400):
                     await self.post(relay_id, reason)
                 return
-            # Coalesce: the first change in a window schedules one post at the window's end.
-            if await self.redis.set(keys.relay(relay_id, "announce"), b"1", nx=True, px=int(self.interval * 1000)):
-                await asyncio.sleep(self.interval)
-                await self.post(relay_id, "list")
+            # Coalesce across processes: the first change in a window schedules one post at its end.
+            try:
+                if await self.redis.set(keys.relay(relay_id, "announce"), b"1", nx=True, px=int(self.interval * 1000)):
+                    await asyncio.sleep(self.interval)
+                    self._local_pending.discard(relay_id)
+                    await self.post(relay_id, "list")
+            finally:
+                self._local_pending.discard(relay_id)
         except Exception:  # noqa: BLE001 - feedback is best effort; the relay itself is unaffected
             log.exception("relay announcement failed", extra={"relay": relay_id, "reason": reason})
 

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from bot import keys
+from bot.storage.script_batcher import ScriptBatcher
 
 FIELDS = ("meta", "conf", "wait", "waitq", "names", "since", "at", "msg", "ev", "lines")
 
@@ -176,13 +177,13 @@ class RelaySnapshot:
 class RelayLedger:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._join = redis.register_script(_JOIN)
-        self._cancel = redis.register_script(_CANCEL)
-        self._close = redis.register_script(_CLOSE)
+        self._join = ScriptBatcher(redis, _JOIN)
+        self._cancel = ScriptBatcher(redis, _CANCEL)
+        self._close = ScriptBatcher(redis, _CLOSE)
 
-    async def _run(self, script, relay_id: str, args: list[Any]):
+    async def _run(self, script: ScriptBatcher, relay_id: str, args: list[Any]):
         try:
-            return await script(keys=relay_keys(relay_id), args=args)
+            return await script(relay_keys(relay_id), args)
         except ResponseError as exc:
             if "NORELAY" in str(exc):
                 raise RelayMissing(relay_id) from None

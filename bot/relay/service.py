@@ -51,21 +51,31 @@ def _insert_ignore(engine: AsyncEngine, table: sa.Table):
 
 
 class EventWriter:
-    """Group commit: events handed in during one loop tick go to SQL in one transaction."""
+    """Group commit: one transaction at a time; events arriving while it runs go in the next one,
+    so under load batches grow instead of transactions piling up."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._pending: list[tuple[dict, asyncio.Future]] = []
+        self._flushing = False
 
     async def write(self, row: dict) -> None:
         fut = asyncio.get_running_loop().create_future()
         self._pending.append((row, fut))
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._drain()))
         await fut
 
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._flush(batch)
+        finally:
+            self._flushing = False
+
+    async def _flush(self, batch: list[tuple[dict, asyncio.Future]]) -> None:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(_insert_ignore(self.engine, relay_events), [r for r, _ in batch])
@@ -109,6 +119,7 @@ class RelayService:
         self.on_change = on_change  # (relay_id, reason) → e.g. schedule a group announcement
         self._rebuild_locks: dict[str, asyncio.Lock] = {}
         self._rows: dict[str, tuple[float, object]] = {}
+        self._row_locks: dict[str, asyncio.Lock] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def create(self, spec: RelaySpec, created_by: str) -> dict:
@@ -189,14 +200,21 @@ class RelayService:
         raise AssertionError("unreachable")
 
     async def _cached_row(self, relay_id: str):
-        """Relay rows change rarely (close); a one-second cache saves an SQL round trip per sign-up."""
+        """The relay row only feeds the ends_at check here (the Lua step enforces closed/sold out),
+        so a short cache, filled once however many requests miss together, saves an SQL round trip
+        per sign-up."""
         hit = self._rows.get(relay_id)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        row = await self._row(relay_id)
-        self._rows[relay_id] = (now + 1.0, row)
-        return row
+        lock = self._row_locks.setdefault(relay_id, asyncio.Lock())
+        async with lock:
+            hit = self._rows.get(relay_id)
+            if hit and hit[0] > time.monotonic():
+                return hit[1]
+            row = await self._row(relay_id)
+            self._rows[relay_id] = (time.monotonic() + 10.0, row)
+            return row
 
     async def _apply(self, relay_id: str, sender_id: str, sender_name: str, text: str, msgid: str) -> dict:
         lines: list[str] = []
