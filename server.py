@@ -35,8 +35,11 @@ from bot.router import Router
 from bot.settings import Settings, SettingsError
 from bot.storage.redis_store import open_redis
 from bot.storage.sql import open_database
-from bot.web import admin_api, callback, nlp_api, relay_api, system
-from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, METRICS, NLP, QUEUE, RELAYS, SETTINGS, TOKENS
+from bot.web import admin_api, callback, knowledge_api, nlp_api, relay_api, system
+from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, RELAYS, SETTINGS, TOKENS
+from knowledge.base import KnowledgeBase
+from knowledge.scripts import ScriptStore
+from nlp.encoders import make_encoder
 from nlp.service import NlpConfig, NlpService
 from bot.web.errors import api_errors, authenticate, observe
 from bot.wecom_api import WeComClient
@@ -63,6 +66,7 @@ class Components:
     nlp: NlpService
     relays: RelayService
     announcer: RelayAnnouncer
+    knowledge: KnowledgeBase
     admin_token: str = field(repr=False, default="")
 
     def handler_deps(self) -> dict[str, Any]:
@@ -70,7 +74,7 @@ class Components:
         return {
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
-            "relays": self.relays,
+            "relays": self.relays, "knowledge": self.knowledge,
         }
 
 
@@ -108,14 +112,35 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         announcer = RelayAnnouncer(redis, make_poster(relays, wecom), settings.relay_announce_interval)
         relays.on_change = announcer.schedule
         stack.push_async_callback(announcer.drain)
+        knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
         recovered = await relays.recover_all()
         if recovered:
             log.info("relays recovered", extra={"open_relays": recovered})
         yield Components(
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
-            router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, admin_token=admin_token,
+            router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
+            admin_token=admin_token,
         )
+
+
+async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, nlp: NlpService,
+                         stack: AsyncExitStack) -> KnowledgeBase:
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = asyncio.get_running_loop()
+    encoder = await loop.run_in_executor(None, make_encoder, settings.embedding_model)
+    executor = ThreadPoolExecutor(1, thread_name_prefix="knowledge")
+    stack.callback(executor.shutdown, wait=False)
+    lexicons = nlp.lexicons
+
+    def reply_is_unsafe(reply: str) -> bool:
+        return bool(lexicons.checker().check(reply, "staff"))
+
+    kb = KnowledgeBase(ScriptStore(engine), redis, encoder, settings.data_dir, executor, reply_is_unsafe)
+    await kb.start()
+    stack.push_async_callback(kb.stop)
+    return kb
 
 
 def make_worker(parts: Components) -> StreamWorker:
@@ -172,6 +197,16 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/analyze", nlp_api.analyze)
     r.add_get("/api/v1/lexicons", nlp_api.list_lexicons)
     r.add_post("/api/v1/lexicons/{category}", nlp_api.add_lexicon_terms)
+    r.add_get("/api/v1/scripts", knowledge_api.list_scripts)
+    r.add_post("/api/v1/scripts", knowledge_api.create_script)
+    r.add_post("/api/v1/scripts/import", knowledge_api.import_scripts)
+    r.add_get("/api/v1/scripts/export", knowledge_api.export_scripts)
+    r.add_get("/api/v1/scripts/{id}", knowledge_api.get_script)
+    r.add_put("/api/v1/scripts/{id}", knowledge_api.put_script)
+    r.add_delete("/api/v1/scripts/{id}", knowledge_api.delete_script)
+    r.add_post("/api/v1/suggestions", knowledge_api.suggestions)
+    r.add_post("/api/v1/suggestions/{id}/feedback", knowledge_api.feedback)
+    r.add_post("/api/v1/knowledge/reembed", knowledge_api.reembed)
     r.add_post("/api/v1/relays", relay_api.create_relay)
     r.add_get("/api/v1/relays", relay_api.list_relays)
     r.add_get("/api/v1/relays/{id}", relay_api.get_relay)
@@ -184,7 +219,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     metrics = Metrics()
     app = web.Application(
         middlewares=[observe, api_errors, authenticate],
-        client_max_size=settings.max_body_bytes,
+        # Script imports may be large; every other endpoint enforces max_body_bytes itself.
+        client_max_size=max(settings.max_body_bytes, knowledge_api.MAX_IMPORT_BYTES),
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -202,9 +238,12 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[QUEUE] = parts.queue
             app[NLP] = parts.nlp
             app[RELAYS] = parts.relays
+            app[KNOWLEDGE] = parts.knowledge
+            app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):
                 yield
+            await shown.drain()
 
     app.cleanup_ctx.append(components_ctx)
     add_routes(app)

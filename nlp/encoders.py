@@ -57,7 +57,9 @@ class SentenceTransformerEncoder:
 
         self.name = name_or_path
         self._model = SentenceTransformer(name_or_path, device="cpu")
-        dim = getattr(self._model, "get_sentence_embedding_dimension", lambda: None)()
+        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension", lambda: None)
+        dim = getter()
         self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
         self._lock = threading.Lock()
 

@@ -1,6 +1,7 @@
 """python -m training build | evaluate [--json]
 
 build      train the intent and sentiment models into DATA_DIR/models (COPILOT_DATA_DIR, default ./var)
+evaluate-retrieval   recall@1/@3 and MRR of dense, lexical and hybrid script retrieval
 evaluate   held-out accuracy, macro-F1 and confusion matrices for both models, SnowNLP's sentiment as a
            baseline, and precision/recall per sensitive category on training/data/sensitive_eval.tsv
 """
@@ -45,6 +46,14 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_evaluate_retrieval(args) -> int:
+    from training.retrieval import evaluate_retrieval, render
+
+    report = evaluate_retrieval(args.model)
+    print(json.dumps(report, indent=1) if args.json else render(report))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
     p.add_argument("--data-dir")
@@ -52,8 +61,11 @@ def main(argv=None) -> int:
     sub.add_parser("build")
     ev = sub.add_parser("evaluate")
     ev.add_argument("--json", action="store_true")
+    er = sub.add_parser("evaluate-retrieval")
+    er.add_argument("--json", action="store_true")
+    er.add_argument("--model", default=os.environ.get("COPILOT_EMBEDDING_MODEL", "use-multilingual"))
     args = p.parse_args(argv)
-    return {"build": cmd_build, "evaluate": cmd_evaluate}[args.cmd](args)
+    return {"build": cmd_build, "evaluate": cmd_evaluate, "evaluate-retrieval": cmd_evaluate_retrieval}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -124,3 +124,29 @@ relay_events = sa.Table(
     sa.Column("line", sa.Text, nullable=False, server_default=""),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+# --- knowledge base ------------------------------------------------------------------------
+scripts = sa.Table(
+    "scripts",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("vector_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False, unique=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("reply", sa.Text, nullable=False),
+    sa.Column("scenario", sa.String(200), nullable=False, server_default=""),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False, server_default="approved"),
+    sa.Column("stats", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One embedding per script and model, so an index can be rebuilt without re-encoding.
+script_vectors = sa.Table(
+    "script_vectors",
+    metadata,
+    sa.Column("script_id", sa.String(128), primary_key=True),
+    sa.Column("model", sa.String(300), primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)

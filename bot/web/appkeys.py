@@ -12,6 +12,7 @@ from bot.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.relay.service import RelayService
+from knowledge.base import KnowledgeBase
 from nlp.service import NlpService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +24,4 @@ QUEUE = web.AppKey("queue", EventQueue)
 CRYPTO = web.AppKey("crypto", WeComCrypto)
 NLP = web.AppKey("nlp", NlpService)
 RELAYS = web.AppKey("relays", RelayService)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)

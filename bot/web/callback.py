@@ -13,6 +13,7 @@ from bot.crypto import CallbackCryptoError
 from bot.event_queue import Envelope
 from bot.messages import XmlError, dedupe_key, kind_of, parse_xml_fields
 from bot.web.appkeys import CRYPTO, METRICS, QUEUE, SETTINGS
+from bot.web.errors import read_limited
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,8 @@ async def receive(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     metrics = request.app[METRICS]
     sig, ts, nonce = _query(request, "msg_signature", "timestamp", "nonce")
-    if request.content_length is not None and request.content_length > settings.max_body_bytes:
-        metrics.callback_rejected.labels("too_large").inc()
-        return _text(413, "body too large")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
+    body = await read_limited(request, settings.max_body_bytes)
+    if body is None:
         metrics.callback_rejected.labels("too_large").inc()
         return _text(413, "body too large")
     try:

