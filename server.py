@@ -35,8 +35,11 @@ from bot.router import Router
 from bot.settings import Settings, SettingsError
 from bot.storage.redis_store import open_redis
 from bot.storage.sql import open_database
-from bot.web import admin_api, callback, knowledge_api, nlp_api, relay_api, system
-from bot.web.appkeys import CHANNELS, COMPONENTS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, RELAYS, SETTINGS, TOKENS
+from bot.conversations.pipeline import Pipeline
+from bot.conversations.store import ConversationStore
+from bot.web import admin_api, callback, conversations_api, knowledge_api, nlp_api, relay_api, system
+from bot.web.appkeys import (CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
+                             SETTINGS, TOKENS)
 from knowledge.base import KnowledgeBase
 from knowledge.scripts import ScriptStore
 from nlp.encoders import make_encoder
@@ -67,6 +70,8 @@ class Components:
     relays: RelayService
     announcer: RelayAnnouncer
     knowledge: KnowledgeBase
+    conversations: ConversationStore
+    pipeline: Pipeline
     admin_token: str = field(repr=False, default="")
 
     def handler_deps(self) -> dict[str, Any]:
@@ -74,7 +79,8 @@ class Components:
         return {
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
-            "relays": self.relays, "knowledge": self.knowledge,
+            "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
+            "pipeline": self.pipeline,
         }
 
 
@@ -113,6 +119,9 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         relays.on_change = announcer.schedule
         stack.push_async_callback(announcer.drain)
         knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
+        conversations = ConversationStore(engine)
+        pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
+                            settings.unanswered_sla_minutes * 60_000)
         recovered = await relays.recover_all()
         if recovered:
             log.info("relays recovered", extra={"open_relays": recovered})
@@ -120,7 +129,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
-            admin_token=admin_token,
+            conversations=conversations, pipeline=pipeline, admin_token=admin_token,
         )
 
 
@@ -144,9 +153,13 @@ async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredi
 
 
 def make_worker(parts: Components) -> StreamWorker:
+    async def archive_batch(entry, _deps) -> None:
+        await parts.pipeline.process(entry.envelope.fields["msgids"])
+
     return StreamWorker(
         parts.queue, parts.router, parts.handler_deps(),
         claim_idle_ms=parts.settings.claim_idle_ms, max_deliveries=parts.settings.max_deliveries,
+        sources={"archive": archive_batch},
         on_result=lambda r: parts.metrics.worker_entries.labels(r).inc(),
     )
 
@@ -171,12 +184,18 @@ async def running_workers(parts: Components, count: int) -> AsyncIterator[list[S
 
 
 async def relay_clock(parts: Components, stop: asyncio.Event, every: float = 5.0) -> None:
-    """Close relays whose ends_at has passed (messages also close them lazily)."""
+    """Periodic upkeep: close relays whose ends_at has passed; every minute, queue stored-but-
+    unanalysed messages again and flag unanswered customer questions."""
+    ticks = 0
     while not stop.is_set():
         try:
             await parts.relays.close_due()
+            if ticks % 12 == 0:
+                await parts.pipeline.requeue_stale(parts.queue)
+                await parts.pipeline.sweep_unanswered()
         except Exception:  # noqa: BLE001 - keep ticking
-            log.exception("relay clock failed")
+            log.exception("periodic upkeep failed")
+        ticks += 1
         try:
             await asyncio.wait_for(stop.wait(), every)
         except asyncio.TimeoutError:
@@ -207,6 +226,11 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/suggestions", knowledge_api.suggestions)
     r.add_post("/api/v1/suggestions/{id}/feedback", knowledge_api.feedback)
     r.add_post("/api/v1/knowledge/reembed", knowledge_api.reembed)
+    r.add_post("/api/v1/archive", conversations_api.ingest_archive)
+    r.add_get("/api/v1/conversations", conversations_api.list_conversations)
+    r.add_get("/api/v1/conversations/{id}/messages", conversations_api.conversation_messages)
+    r.add_get("/api/v1/flags", conversations_api.list_flags)
+    r.add_post("/api/v1/flags/{id}/review", conversations_api.review_flag)
     r.add_post("/api/v1/relays", relay_api.create_relay)
     r.add_get("/api/v1/relays", relay_api.list_relays)
     r.add_get("/api/v1/relays/{id}", relay_api.get_relay)
@@ -239,6 +263,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[NLP] = parts.nlp
             app[RELAYS] = parts.relays
             app[KNOWLEDGE] = parts.knowledge
+            app[CONVERSATIONS] = parts.conversations
+            app[REDIS] = parts.redis
             app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):

@@ -94,6 +94,8 @@ class Settings:
     api_retries: int = 3
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
+    flag_window: int = 3600
+    unanswered_sla_minutes: int = 30
     relay_announce_interval: float = 3.0
 
     @property
@@ -177,6 +179,8 @@ class Settings:
             api_retries=_int(env, "WECOM_API_RETRIES", 3, 0),
             log_level=log_level,
             timezone=_timezone(env),
+            flag_window=_int(env, "COPILOT_FLAG_WINDOW", 3600, 0),
+            unanswered_sla_minutes=_int(env, "COPILOT_UNANSWERED_SLA_MINUTES", 30, 1),
             relay_announce_interval=_float(env, "COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, 0.0),
         )
 

@@ -150,3 +150,96 @@ script_vectors = sa.Table(
     sa.Column("model", sa.String(300), primary_key=True),
     sa.Column("vector", sa.LargeBinary, nullable=False),
 )
+
+# --- conversations, messages, analyses, flags ----------------------------------------------
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("roomid", sa.String(128), nullable=True),
+    sa.Column("staff_id", sa.String(128), nullable=True, index=True),
+    sa.Column("customer_id", sa.String(128), nullable=True, index=True),
+    sa.Column("participants", sa.JSON, nullable=False),
+    sa.Column("last_message_at", sa.BigInteger, nullable=False, server_default="0", index=True),
+    sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("flag_count", sa.Integer, nullable=False, server_default="0"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("msgid", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=True, index=True),
+    sa.Column("conversation_id", sa.String(300), nullable=False),
+    sa.Column("sender_id", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("msgtime", sa.BigInteger, nullable=False),
+    sa.Column("msgtype", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text, nullable=True),
+    sa.Column("raw", sa.JSON, nullable=False),
+    sa.Column("recalled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("recalls_msgid", sa.String(128), nullable=True, index=True),
+    sa.Column("analyzed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("source", sa.String(16), nullable=False, server_default="archive"),
+    sa.Index("ix_messages_conv_time", "conversation_id", "msgtime"),
+    sa.Index("ix_messages_pending", "analyzed", "msgtime"),
+)
+
+analyses = sa.Table(
+    "analyses",
+    metadata,
+    sa.Column("msgid", sa.String(128), primary_key=True),
+    sa.Column("intent", sa.String(32), nullable=False),
+    sa.Column("intent_score", sa.Float, nullable=False),
+    sa.Column("sentiment", sa.String(16), nullable=False),
+    sa.Column("sentiment_score", sa.Float, nullable=False),
+    sa.Column("sensitive", sa.JSON, nullable=False),
+    sa.Column("flagged", sa.Boolean, nullable=False),
+    sa.Column("analyzed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("conversation_id", sa.String(300), nullable=False, index=True),
+    sa.Column("msgid", sa.String(128), nullable=True),
+    sa.Column("staff_id", sa.String(128), nullable=True, index=True),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("severity_rank", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reviewed_by", sa.String(200), nullable=True),
+    sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.UniqueConstraint("msgid", "reason", name="uq_flags_msg_reason"),
+    sa.Index("ix_flags_queue", "status", "severity_rank", "created_at"),
+)
+
+flag_reviews = sa.Table(
+    "flag_reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flag_id", sa.String(32), nullable=False, index=True),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Archive records that could not be decrypted yet (e.g. unknown publickey_ver): kept, retried.
+archive_parked = sa.Table(
+    "archive_parked",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("msgid", sa.String(128), nullable=False),
+    sa.Column("publickey_ver", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.asyncio as aioredis
+
 from aiohttp import web
 
 from bot.auth import TokenStore
@@ -12,6 +14,7 @@ from bot.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.relay.service import RelayService
+from bot.conversations.store import ConversationStore
 from knowledge.base import KnowledgeBase
 from nlp.service import NlpService
 
@@ -25,3 +28,5 @@ CRYPTO = web.AppKey("crypto", WeComCrypto)
 NLP = web.AppKey("nlp", NlpService)
 RELAYS = web.AppKey("relays", RelayService)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+REDIS = web.AppKey("redis", aioredis.Redis)

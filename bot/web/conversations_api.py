@@ -1,0 +1,127 @@
+"""Archive ingestion (SPEC §3.5), conversations, messages, flags and reviews."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
+
+from bot.conversations.records import ArchiveRecord, RecordError
+from bot.event_queue import Envelope
+from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS
+from bot.web.errors import ApiError, principal, read_json, read_model, roles
+
+MAX_RECORDS = 1000
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["confirmed", "dismissed"]
+    note: str = Field(default="", max_length=4000)
+
+
+def _limit(request: web.Request, default: int = 50) -> int:
+    try:
+        return min(max(int(request.query.get("limit", str(default))), 1), 200)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "limit must be an integer") from None
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"{name} must be an ISO-8601 date or time") from None
+    if value.tzinfo is None:
+        raise ApiError(400, "invalid_request", f"{name} must include a timezone offset")
+    return value
+
+
+@roles("qa")
+async def ingest_archive(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "invalid_request", "items must be a non-empty list")
+    if len(items) > MAX_RECORDS:
+        raise ApiError(400, "invalid_request", f"at most {MAX_RECORDS} records per call")
+    records, errors = [], []
+    for i, rec in enumerate(items):
+        try:
+            records.append(ArchiveRecord.parse(rec))
+        except RecordError as exc:
+            errors.append({"index": i, "message": str(exc)})
+    stored, duplicates = await request.app[CONVERSATIONS].ingest(records)
+    if stored:
+        try:
+            await request.app[QUEUE].append(Envelope("archive", "archive", {"msgids": stored}, time.time()))
+        except RedisError:
+            pass  # stored durably; the worker's sweep queues unanalysed messages again
+    return web.json_response({"accepted": len(stored), "duplicates": duplicates, "errors": errors})
+
+
+@roles("qa", "trainer")
+async def list_conversations(request: web.Request) -> web.Response:
+    kind = request.query.get("kind")
+    if kind not in (None, "private", "group"):
+        raise ApiError(400, "invalid_request", "kind must be private or group")
+    try:
+        items, nxt = await request.app[CONVERSATIONS].list_conversations(
+            kind, request.query.get("staff"), request.query.get("flagged") == "true", request.query.get("cursor"),
+            _limit(request))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    return web.json_response({"items": items, "next": nxt})
+
+
+@roles("qa", "trainer", "staff")
+async def conversation_messages(request: web.Request) -> web.Response:
+    store = request.app[CONVERSATIONS]
+    conv_id = request.match_info["id"]
+    conv = await store.get_conversation(conv_id)
+    if conv is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    try:
+        items, nxt = await store.list_messages(conv_id, request.query.get("cursor"), _limit(request, 100),
+                                               request.query.get("around"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    body = {"items": items, "next": nxt, "conversation": conv}
+    raw = await request.app[REDIS].get(f"copilot:conv:{conv_id}:suggestions")
+    if raw:
+        body["suggestions"] = json.loads(raw)
+    return web.json_response(body)
+
+
+@roles("qa")
+async def list_flags(request: web.Request) -> web.Response:
+    q = request.query
+    status, severity = q.get("status"), q.get("severity")
+    if status not in (None, "open", "confirmed", "dismissed"):
+        raise ApiError(400, "invalid_request", "status must be open, confirmed or dismissed")
+    if severity not in (None, "high", "medium", "low"):
+        raise ApiError(400, "invalid_request", "severity must be high, medium or low")
+    try:
+        items, nxt = await request.app[CONVERSATIONS].list_flags(
+            status, q.get("reason"), severity, q.get("conversation_id"), q.get("staff"), _time(request, "since"),
+            _time(request, "until"), q.get("cursor"), _limit(request))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    return web.json_response({"items": items, "next": nxt})
+
+
+@roles("qa")
+async def review_flag(request: web.Request) -> web.Response:
+    req = await read_model(request, Review)
+    store = request.app[CONVERSATIONS]
+    flag = await store.review_flag(request.match_info["id"], req.verdict, req.note, principal(request).name)
+    if flag is None:
+        raise ApiError(404, "not_found", "no such flag")
+    return web.json_response({**flag, "history": await store.flag_history(flag["id"])})
