@@ -35,10 +35,11 @@ from bot.router import Router
 from bot.settings import Settings, SettingsError
 from bot.storage.redis_store import open_redis
 from bot.storage.sql import open_database
+from bot.conversations.analytics import Analytics
 from bot.conversations.pipeline import Pipeline
 from bot.conversations.store import ConversationStore
-from bot.web import admin_api, callback, conversations_api, knowledge_api, nlp_api, relay_api, system
-from bot.web.appkeys import (CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
+from bot.web import admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, relay_api, system
+from bot.web.appkeys import (ANALYTICS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
                              SETTINGS, TOKENS)
 from knowledge.base import KnowledgeBase
 from knowledge.scripts import ScriptStore
@@ -231,6 +232,11 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/conversations/{id}/messages", conversations_api.conversation_messages)
     r.add_get("/api/v1/flags", conversations_api.list_flags)
     r.add_post("/api/v1/flags/{id}/review", conversations_api.review_flag)
+    r.add_get("/api/v1/analytics/groups", analytics_api.groups)
+    r.add_get("/api/v1/analytics/customers", analytics_api.customers)
+    r.add_get("/api/v1/analytics/dormant", analytics_api.dormant)
+    r.add_get("/api/v1/analytics/response-times", analytics_api.response_times)
+    r.add_get("/api/v1/analytics/daily", analytics_api.daily)
     r.add_post("/api/v1/relays", relay_api.create_relay)
     r.add_get("/api/v1/relays", relay_api.list_relays)
     r.add_get("/api/v1/relays/{id}", relay_api.get_relay)
@@ -265,6 +271,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[KNOWLEDGE] = parts.knowledge
             app[CONVERSATIONS] = parts.conversations
             app[REDIS] = parts.redis
+            app[ANALYTICS] = Analytics(parts.engine, settings.timezone)
             app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):

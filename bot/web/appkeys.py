@@ -14,6 +14,7 @@ from bot.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.relay.service import RelayService
+from bot.conversations.analytics import Analytics
 from bot.conversations.store import ConversationStore
 from knowledge.base import KnowledgeBase
 from nlp.service import NlpService
@@ -30,3 +31,4 @@ RELAYS = web.AppKey("relays", RelayService)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 REDIS = web.AppKey("redis", aioredis.Redis)
+ANALYTICS = web.AppKey("analytics", Analytics)
