@@ -36,6 +36,7 @@ from bot.settings import Settings, SettingsError
 from bot.storage.redis_store import open_redis
 from bot.storage.sql import open_database
 from bot.conversations.analytics import Analytics
+from bot.conversations.archive_puller import ArchivePuller, load_private_keys, pull_if_free
 from bot.conversations.pipeline import Pipeline
 from bot.conversations.store import ConversationStore
 from bot.web import admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, relay_api, system
@@ -73,6 +74,7 @@ class Components:
     knowledge: KnowledgeBase
     conversations: ConversationStore
     pipeline: Pipeline
+    puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
     def handler_deps(self) -> dict[str, Any]:
@@ -81,7 +83,7 @@ class Components:
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
             "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
-            "pipeline": self.pipeline,
+            "pipeline": self.pipeline, "puller": self.puller,
         }
 
 
@@ -89,6 +91,11 @@ def build_router() -> Router:
     router = Router()
     router.include(welcome.router)
     router.include(relay_handlers.router)
+
+    @router.on("event:msgaudit_notify")
+    async def archive_notified(_event, puller, redis) -> None:
+        if puller is not None:
+            await pull_if_free(puller, redis)
     return router
 
 
@@ -123,6 +130,13 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         conversations = ConversationStore(engine)
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
                             settings.unanswered_sla_minutes * 60_000)
+        puller = None
+        if settings.finance_sdk:
+            from bot.conversations.finance_sdk import CtypesFinanceSdk
+
+            sdk = CtypesFinanceSdk(settings.finance_sdk, settings.wecom_corp_id or "", settings.archive_secret or "")
+            stack.callback(sdk.close)
+            puller = ArchivePuller(sdk, load_private_keys(settings.archive_private_keys or ""), conversations, queue)
         recovered = await relays.recover_all()
         if recovered:
             log.info("relays recovered", extra={"open_relays": recovered})
@@ -130,7 +144,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
-            conversations=conversations, pipeline=pipeline, admin_token=admin_token,
+            conversations=conversations, pipeline=pipeline, puller=puller, admin_token=admin_token,
         )
 
 
@@ -194,6 +208,8 @@ async def relay_clock(parts: Components, stop: asyncio.Event, every: float = 5.0
             if ticks % 12 == 0:
                 await parts.pipeline.requeue_stale(parts.queue)
                 await parts.pipeline.sweep_unanswered()
+                if parts.puller is not None:  # the archive timer; msgaudit_notify pulls sooner
+                    await pull_if_free(parts.puller, parts.redis, retry_parked=ticks % 120 == 0)
         except Exception:  # noqa: BLE001 - keep ticking
             log.exception("periodic upkeep failed")
         ticks += 1

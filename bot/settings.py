@@ -95,6 +95,9 @@ class Settings:
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
     flag_window: int = 3600
+    finance_sdk: str | None = None
+    archive_secret: str | None = field(default=None, repr=False)
+    archive_private_keys: str | None = field(default=None, repr=False)
     unanswered_sla_minutes: int = 30
     relay_announce_interval: float = 3.0
 
@@ -180,6 +183,9 @@ class Settings:
             log_level=log_level,
             timezone=_timezone(env),
             flag_window=_int(env, "COPILOT_FLAG_WINDOW", 3600, 0),
+            finance_sdk=_str(env, "WECOM_FINANCE_SDK"),
+            archive_secret=_str(env, "WECOM_ARCHIVE_SECRET"),
+            archive_private_keys=_str(env, "WECOM_ARCHIVE_PRIVATE_KEYS"),
             unanswered_sla_minutes=_int(env, "COPILOT_UNANSWERED_SLA_MINUTES", 30, 1),
             relay_announce_interval=_float(env, "COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, 0.0),
         )
