@@ -228,6 +228,18 @@ class KnowledgeBase:
         query = (await self.encode([text]))[0] if mode != "lexical" else None
         return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode)
 
+    async def suggest_many(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
+        """Suggestions for several messages with one batched encoding (the pipeline's path)."""
+        await self.sync()
+        if not self.by_vid or not texts:
+            return [[] for _ in texts]
+        queries = await self.encode(list(texts))
+
+        def rank_all():
+            return [self._rank(t, q, k, (), False, "hybrid") for t, q in zip(texts, queries)]
+
+        return await self._run(rank_all)
+
     def _rank(self, text: str, query: np.ndarray | None, k: int, tags: tuple[str, ...], include_drafts: bool,
               mode: str) -> list[Suggestion]:
         f = self.fusion

@@ -91,10 +91,13 @@ class Pipeline:
 
     async def _hand_off(self, texts: list[dict], results: dict[str, dict | None]) -> None:
         latest_question: dict[str, dict] = {}
+        group_msgs = [m for m in texts if m["conversation_id"].startswith("g:")]
+        open_relays = await self.relays.open_relays_for_chats({m["conversation_id"][2:] for m in group_msgs}) \
+            if self.relays is not None and group_msgs else {}
         for m in texts:
             conv = m["conversation_id"]
-            if conv.startswith("g:") and self.relays is not None:
-                rid = await self.relays.open_relay_for_chat(conv[2:])
+            if conv.startswith("g:"):
+                rid = open_relays.get(conv[2:])
                 if rid is not None:
                     try:
                         await self.relays.handle_message(rid, m["sender_id"], m["sender_id"], m["text"], f"arc:{m['msgid']}")
@@ -102,13 +105,16 @@ class Pipeline:
                         log.exception("relay hand-off failed", extra={"msgid": m["msgid"]})
             elif m["role"] == "customer" and results[m["msgid"]]["intent"]["label"] in QUESTION_INTENTS:
                 latest_question[conv] = m
-        if self.knowledge is None:
+        if self.knowledge is None or not latest_question:
             return
-        for conv, m in latest_question.items():
-            found = await self.knowledge.suggest(m["text"], k=3)
-            payload = {"msgid": m["msgid"], "text": m["text"], "at": m["msgtime"],
-                       "suggestions": [s.to_json() for s in found]}
-            await self.redis.set(f"copilot:conv:{conv}:suggestions", json.dumps(payload, ensure_ascii=False), ex=86400)
+        convs = list(latest_question)
+        found = await self.knowledge.suggest_many([latest_question[c]["text"] for c in convs], k=3)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conv, sugs in zip(convs, found):
+                m = latest_question[conv]
+                payload = {"msgid": m["msgid"], "text": m["text"], "at": m["msgtime"], "suggestions": [s.to_json() for s in sugs]}
+                pipe.set(f"copilot:conv:{conv}:suggestions", json.dumps(payload, ensure_ascii=False), ex=86400)
+            await pipe.execute()
 
     async def sweep_unanswered(self, now_ms: int | None = None) -> int:
         """Flag 1-on-1 conversations whose last message is a customer question older than the SLA."""

@@ -25,6 +25,14 @@ def _insert_ignore(engine: AsyncEngine, table: sa.Table):
     return insert(table).on_conflict_do_nothing()
 
 
+def _upsert(engine: AsyncEngine, table: sa.Table):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def encode_cursor(*parts) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
 
@@ -55,7 +63,19 @@ class ConversationStore:
 
     # --- ingestion ------------------------------------------------------------------------------
     async def ingest(self, records: Sequence[ArchiveRecord], source: str = "archive") -> tuple[list[str], int]:
-        """Store new records (idempotent by msgid). Returns (msgids newly stored, duplicates)."""
+        """Store new records (idempotent by msgid). Returns (msgids newly stored, duplicates).
+        A transaction the database aborts (deadlock, serialization) is retried as a whole."""
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(4):
+            try:
+                return await self._ingest(records, source)
+            except DBAPIError as exc:
+                if attempt == 3 or "deadlock" not in str(exc).lower() and "could not serialize" not in str(exc).lower():
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ingest(self, records: Sequence[ArchiveRecord], source: str) -> tuple[list[str], int]:
         if not records:
             return [], 0
         unique: dict[str, ArchiveRecord] = {}
@@ -97,32 +117,34 @@ class ConversationStore:
             if r.action == "switch":
                 continue
             by_conv.setdefault(r.conversation[0], []).append(r)
-        if not by_conv:
-            return
-        existing = {row.id: row for row in (await conn.execute(
-            sa.select(conversations.c.id, conversations.c.participants, conversations.c.last_message_at,
-                      conversations.c.message_count).where(conversations.c.id.in_(list(by_conv))))).all()}
-        for conv_id, recs in by_conv.items():
-            _cid, kind, staff, customer, people = recs[0].conversation
-            last = max(r.msgtime for r in recs)
-            if conv_id in existing:
-                row = existing[conv_id]
-                known = {p["id"]: p for p in (row.participants or [])}
-                for r in recs:
-                    for p in r.conversation[4]:
-                        known.setdefault(p["id"], p)
-                await conn.execute(conversations.update().where(conversations.c.id == conv_id).values(
-                    participants=list(known.values()), message_count=conversations.c.message_count + len(recs),
-                    last_message_at=sa.case((conversations.c.last_message_at < last, last),
-                                            else_=conversations.c.last_message_at)))
-            else:
-                known = {}
-                for r in recs:
-                    for p in r.conversation[4]:
-                        known.setdefault(p["id"], p)
-                await conn.execute(_insert_ignore(self.engine, conversations).values(
-                    id=conv_id, kind=kind, roomid=recs[0].roomid or None, staff_id=staff, customer_id=customer,
-                    participants=list(known.values()), last_message_at=last, message_count=len(recs), flag_count=0))
+        # One multi-row upsert with rows in id order: concurrent ingests lock conversation rows in
+        # the same order and cannot deadlock, and concurrent first messages add up.
+        rows, people_by_conv = [], {}
+        for conv_id in sorted(by_conv):
+            recs = by_conv[conv_id]
+            _cid, kind, staff, customer, _people = recs[0].conversation
+            people: dict[str, dict] = {}
+            for r in recs:
+                for p in r.conversation[4]:
+                    people.setdefault(p["id"], p)
+            people_by_conv[conv_id] = people
+            rows.append({"id": conv_id, "kind": kind, "roomid": recs[0].roomid or None, "staff_id": staff,
+                         "customer_id": customer, "participants": list(people.values()),
+                         "last_message_at": max(r.msgtime for r in recs), "message_count": len(recs), "flag_count": 0})
+        stmt = _upsert(self.engine, conversations)
+        stmt = stmt.on_conflict_do_update(index_elements=[conversations.c.id], set_={
+            "message_count": conversations.c.message_count + stmt.excluded.message_count,
+            "last_message_at": sa.case((conversations.c.last_message_at < stmt.excluded.last_message_at,
+                                        stmt.excluded.last_message_at), else_=conversations.c.last_message_at),
+        }).returning(conversations.c.id, conversations.c.participants, sort_by_parameter_order=True)
+        returned = (await conn.execute(stmt, rows)).all()
+        for conv_id, participants in returned:
+            known = {p["id"]: p for p in (participants or [])}
+            people = people_by_conv[conv_id]
+            if any(pid not in known for pid in people):  # a group with new members
+                known.update({pid: p for pid, p in people.items() if pid not in known})
+                await conn.execute(conversations.update().where(conversations.c.id == conv_id)
+                                   .values(participants=list(known.values())))
 
     # --- analysis -------------------------------------------------------------------------------
     async def pending(self, msgids: Sequence[str]) -> list[dict]:

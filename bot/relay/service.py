@@ -148,6 +148,16 @@ class RelayService:
                 .order_by(relays.c.created_at.desc()).limit(1))).scalar()
         return rid
 
+    async def open_relays_for_chats(self, chat_ids) -> dict[str, str]:
+        """{chat_id: newest open relay id} for the given chats, in one query."""
+        ids = list(chat_ids)
+        if not ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(relays.c.chat_id, relays.c.id).where(
+                relays.c.chat_id.in_(ids), relays.c.status != "closed").order_by(relays.c.created_at))).all()
+        return {chat: rid for chat, rid in rows}
+
     async def ensure_state(self, relay_id: str) -> None:
         """Make Redis hold this relay: rebuild from SQL if Redis lost it, and catch SQL up with
         events Redis has that SQL lacks (a crash between the two writes)."""
