@@ -39,9 +39,11 @@ from bot.conversations.analytics import Analytics
 from bot.conversations.archive_puller import ArchivePuller, load_private_keys, pull_if_free
 from bot.conversations.pipeline import Pipeline
 from bot.conversations.store import ConversationStore
-from bot.web import admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, relay_api, system
+from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, pages, relay_api,
+                     system)
+from bot.web.sessions import SessionStore
 from bot.web.appkeys import (ANALYTICS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
-                             SETTINGS, TOKENS)
+                             SESSIONS, SETTINGS, TOKENS)
 from knowledge.base import KnowledgeBase
 from knowledge.scripts import ScriptStore
 from nlp.encoders import make_encoder
@@ -253,6 +255,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/analytics/dormant", analytics_api.dormant)
     r.add_get("/api/v1/analytics/response-times", analytics_api.response_times)
     r.add_get("/api/v1/analytics/daily", analytics_api.daily)
+    pages.add_page_routes(app)
     r.add_post("/api/v1/relays", relay_api.create_relay)
     r.add_get("/api/v1/relays", relay_api.list_relays)
     r.add_get("/api/v1/relays/{id}", relay_api.get_relay)
@@ -288,6 +291,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[CONVERSATIONS] = parts.conversations
             app[REDIS] = parts.redis
             app[ANALYTICS] = Analytics(parts.engine, settings.timezone)
+            app[SESSIONS] = SessionStore(parts.redis)
             app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):

@@ -19,6 +19,8 @@ def app_routes() -> set[tuple[str, str]]:
             continue
         info = route.resource.get_info()
         path = info.get("path") or info.get("formatter")
+        if path is None:  # the static-file directory (/static/…) is not an API route
+            continue
         out.add((path, route.method.lower()))
     return out
 

@@ -63,6 +63,12 @@ class FakeWeCom:
         token = request.query.get("access_token")
         if token not in self.tokens:
             return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+        if path == "/cgi-bin/auth/getuserinfo":
+            if request.query.get("code") != "good-code":
+                return web.json_response({"errcode": 40029, "errmsg": "invalid code"})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "userid": "zhangsan"})
+        if path == "/cgi-bin/ticket/get":
+            return web.json_response({"errcode": 0, "errmsg": "ok", "ticket": "agent-ticket-1", "expires_in": 7200})
         if path == "/cgi-bin/externalcontact/get":
             ext = request.query.get("external_userid", "")
             if not ext.startswith("wm"):

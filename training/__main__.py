@@ -37,6 +37,10 @@ def cmd_evaluate(args) -> int:
     from training.evaluate import evaluate_all
 
     report = evaluate_all(models_dir(args))
+    # The trainer page shows the latest evaluation (confusion matrix included).
+    slim = {k: v for k, v in report.items() if not k.startswith("sensitive")}
+    slim["sensitive"] = {k: v for k, v in report["sensitive"].items() if k not in ("misses", "false_alarms")}
+    (models_dir(args) / "evaluation.json").write_text(json.dumps(slim, ensure_ascii=False))
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:

@@ -13,6 +13,7 @@ from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.web.sessions import SessionStore
 from bot.relay.service import RelayService
 from bot.conversations.analytics import Analytics
 from bot.conversations.store import ConversationStore
@@ -32,3 +33,4 @@ KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 REDIS = web.AppKey("redis", aioredis.Redis)
 ANALYTICS = web.AppKey("analytics", Analytics)
+SESSIONS = web.AppKey("sessions", SessionStore)

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bot.auth import Principal
-from bot.web.appkeys import METRICS, SETTINGS, TOKENS
+from bot.web.appkeys import METRICS, SESSIONS, SETTINGS, TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -133,17 +133,36 @@ async def api_errors(request: web.Request, handler: Callable[[web.Request], Awai
         return error_response(500, "internal", "internal error")
 
 
+async def _session_principal(request: web.Request) -> Principal | None:
+    """A console session (cookie) stands in for a bearer token; writes need its CSRF token."""
+    from bot.web.sessions import COOKIE, csrf_ok
+
+    sid = request.cookies.get(COOKIE)
+    store = request.app.get(SESSIONS)
+    if not sid or store is None:
+        return None
+    session = await store.get(sid)
+    if session is None:
+        return None
+    if not csrf_ok(request, session):
+        raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token")
+    return Principal(session["token_id"], session["name"], session["role"])
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     if not request.path.startswith("/api/"):
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "missing bearer token")
-    who = await request.app[TOKENS].authenticate(token.strip())
-    if who is None:
-        raise ApiError(401, "unauthorized", "invalid or revoked token")
+    if scheme.lower() == "bearer" and token.strip():
+        who = await request.app[TOKENS].authenticate(token.strip())
+        if who is None:
+            raise ApiError(401, "unauthorized", "invalid or revoked token")
+    else:
+        who = await _session_principal(request)
+        if who is None:
+            raise ApiError(401, "unauthorized", "missing bearer token")
     request[PRINCIPAL] = who
     allowed = getattr(handler, "allowed_roles", None)
     if allowed is None:

@@ -1,0 +1,146 @@
+"""The consoles and the staff sidebar: static pages (served locally, no CDN) that log in with a
+token into a cookie session and then call the same /api/v1 endpoints as integrators."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.web.appkeys import COMPONENTS, SESSIONS, TOKENS
+from bot.web.errors import ApiError, read_json, roles
+from bot.web.sessions import COOKIE, csrf_ok, set_cookie
+
+STATIC = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _page(name: str) -> web.FileResponse:
+    return web.FileResponse(STATIC / name, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+
+async def console(_request: web.Request) -> web.StreamResponse:
+    return _page("console.html")
+
+
+async def sidebar(_request: web.Request) -> web.StreamResponse:
+    return _page("sidebar.html")
+
+
+async def login(request: web.Request) -> web.Response:
+    if request.content_type == "application/json":
+        data = await read_json(request)
+        token = data.get("token", "") if isinstance(data, dict) else ""
+    else:
+        token = (await request.post()).get("token", "")
+    token = str(token).strip()
+    who = await request.app[TOKENS].authenticate(token) if token else None
+    if who is None:
+        return web.json_response({"error": {"code": "unauthorized", "message": "invalid or revoked token"}}, status=401)
+    sid, csrf = await request.app[SESSIONS].create(who)
+    resp = web.json_response({"name": who.name, "role": who.role, "csrf": csrf})
+    set_cookie(request, resp, sid)
+    return resp
+
+
+async def session(request: web.Request) -> web.Response:
+    s = await request.app[SESSIONS].get(request.cookies.get(COOKIE, ""))
+    if s is None:
+        return web.json_response({"error": {"code": "unauthorized", "message": "not logged in"}}, status=401)
+    return web.json_response({"name": s["name"], "role": s["role"], "csrf": s["csrf"]})
+
+
+async def logout(request: web.Request) -> web.Response:
+    sid = request.cookies.get(COOKIE, "")
+    s = await request.app[SESSIONS].get(sid)
+    if s is not None:
+        if not csrf_ok(request, s):
+            return web.json_response({"error": {"code": "csrf", "message": "missing or wrong X-CSRF-Token"}}, status=403)
+        await request.app[SESSIONS].delete(sid)
+    resp = web.json_response({"logged_out": True})
+    resp.del_cookie(COOKIE, path="/")
+    return resp
+
+
+async def sidebar_oauth(request: web.Request) -> web.StreamResponse:
+    """WeCom OAuth2 for the chat-toolbar page: code → userid (auth/getuserinfo) → a staff session."""
+    parts = request.app[COMPONENTS]
+    code = request.query.get("code", "")
+    if not code or parts.wecom is None:
+        raise web.HTTPFound("/sidebar")
+    from bot.wecom_api import WeComAPIError, WeComUnavailable
+
+    try:
+        data = await parts.wecom.call("GET", "/cgi-bin/auth/getuserinfo", params={"code": code})
+    except WeComAPIError:
+        raise web.HTTPForbidden(text="WeCom did not accept this login code; open the sidebar again") from None
+    except WeComUnavailable:
+        raise web.HTTPServiceUnavailable(text="WeCom is unreachable; try again") from None
+    userid = data.get("userid") or data.get("UserId")
+    if not userid:
+        raise web.HTTPForbidden(text="only members of the corp can use the sidebar")
+    from bot.auth import Principal
+
+    sid, _csrf = await request.app[SESSIONS].create(Principal(f"wecom:{userid}", str(userid), "staff"))
+    resp = web.HTTPFound("/sidebar?wecom=1")
+    set_cookie(request, resp, sid)
+    raise resp
+
+
+@roles("staff")
+async def jsconfig(request: web.Request) -> web.Response:
+    """Signature for wx.agentConfig (JS-SDK) for the page at ?url=, from the agent_config ticket
+    (cached in Redis by the outbound client's token lifetime rules)."""
+    parts = request.app[COMPONENTS]
+    url = request.query.get("url", "").split("#", 1)[0]
+    if not url.startswith(("http://", "https://")):
+        raise ApiError(400, "invalid_request", "url must be the page's absolute URL")
+    if parts.wecom is None:
+        raise ApiError(503, "not_configured", "outbound WeCom API not configured (WECOM_SECRET)")
+    key = f"copilot:wecom:agent_ticket:{parts.settings.wecom_corp_id}:{parts.settings.wecom_agent_id}"
+    ticket = await parts.redis.get(key)
+    if ticket is None:
+        data = await parts.wecom.call("GET", "/cgi-bin/ticket/get", params={"type": "agent_config"})
+        ticket = data["ticket"].encode()
+        await parts.redis.set(key, ticket, ex=max(60, int(data.get("expires_in", 7200)) - 300))
+    nonce, ts = secrets.token_hex(8), str(int(time.time()))
+    signature = hashlib.sha1(f"jsapi_ticket={ticket.decode()}&noncestr={nonce}&timestamp={ts}&url={url}".encode()).hexdigest()
+    return web.json_response({"corpid": parts.settings.wecom_corp_id, "agentid": parts.settings.wecom_agent_id,
+                              "timestamp": int(ts), "nonceStr": nonce, "signature": signature,
+                              "jsApiList": ["getCurExternalContact", "getCurExternalChat", "sendChatMessage"]})
+
+
+@roles("trainer", "qa")
+async def models(request: web.Request) -> web.Response:
+    """Model artefacts' metadata and the latest evaluation report, for the trainer page."""
+    import json
+
+    parts = request.app[COMPONENTS]
+    out = {}
+    for name in ("intent", "sentiment"):
+        meta = parts.settings.models_dir / f"{name}.json"
+        out[name] = json.loads(meta.read_text()) if meta.is_file() else None
+    report = parts.settings.models_dir / "evaluation.json"
+    out["evaluation"] = json.loads(report.read_text()) if report.is_file() else None
+    out["embedding_model"] = parts.settings.embedding_model
+    return web.json_response(out)
+
+
+def add_page_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/console", console)
+    r.add_get("/sidebar", sidebar)
+    r.add_post("/console/login", login)
+    r.add_get("/console/session", session)
+    r.add_post("/console/logout", logout)
+    r.add_get("/sidebar/oauth", sidebar_oauth)
+    r.add_get("/api/v1/sidebar/jsconfig", jsconfig)
+    r.add_get("/api/v1/models", models)
+    r.add_static("/static/", STATIC, show_index=False, append_version=False)

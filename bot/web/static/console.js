@@ -1,0 +1,308 @@
+"use strict";
+(() => {
+  const { h, api, clear, highlighted, badge, fmtTime } = Copilot;
+  const view = document.getElementById("view");
+  const TABS = [
+    { id: "qa", label: "质检 QA", roles: ["qa"], render: renderQA },
+    { id: "trainer", label: "话术 Trainer", roles: ["trainer"], render: renderTrainer },
+    { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
+    { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
+  ];
+  let me = null;
+
+  function allowed(tab) { return me.role === "admin" || tab.roles.includes(me.role); }
+  function errorBox(e) { return h("p", { class: "error", role: "alert" }, e.message || String(e)); }
+
+  async function start() {
+    me = await Copilot.session();
+    if (!me) return showLogin();
+    document.getElementById("login").classList.add("hidden");
+    document.getElementById("who").textContent = `${me.name} · ${me.role} `;
+    document.getElementById("who").append(h("button", { class: "secondary", id: "logout", onclick: async () => { await Copilot.logout(); location.reload(); } }, "退出"));
+    const nav = clear(document.getElementById("nav"));
+    const tabs = TABS.filter(allowed);
+    for (const tab of tabs) nav.append(h("button", { id: `tab-${tab.id}`, onclick: () => go(tab.id) }, tab.label));
+    const wanted = location.hash.slice(1);
+    const first = TABS.find(t => t.id === wanted) || tabs[0];
+    go(first.id);
+  }
+
+  function showLogin() {
+    document.getElementById("login").classList.remove("hidden");
+    document.getElementById("login-form").onsubmit = async (ev) => {
+      ev.preventDefault();
+      try { await Copilot.login(document.getElementById("token").value); location.reload(); }
+      catch (e) { document.getElementById("login-error").textContent = e.message; }
+    };
+  }
+
+  function go(id) {
+    const tab = TABS.find(t => t.id === id);
+    location.hash = id;
+    for (const b of document.querySelectorAll("#nav button")) b.classList.toggle("active", b.id === `tab-${id}`);
+    clear(view);
+    if (!allowed(tab)) { view.append(h("section", {}, h("p", { class: "error", id: "forbidden" }, `角色 ${me.role} 无权访问此页面 (this page needs: ${tab.roles.join(", ") || "admin"})`))); return; }
+    tab.render(view).catch(e => view.append(errorBox(e)));
+  }
+
+  // ---------------------------------------------------------------- QA
+  async function renderQA(root) {
+    const filters = h("div", { class: "row" },
+      sel("f-status", ["open", "confirmed", "dismissed", ""]), sel("f-severity", ["", "high", "medium", "low"]),
+      h("input", { id: "f-reason", placeholder: "reason" }), h("button", { id: "f-apply", onclick: load }, "筛选"),
+      h("span", { class: "muted" }, "快捷键: j/k 上下, c 确认, d 驳回"));
+    const table = h("table", { id: "flags" });
+    const detail = h("div", { id: "flag-detail", class: "muted" }, "选择一条标记");
+    root.append(h("div", { class: "grid" }, h("section", {}, h("h2", {}, "标记队列"), filters, table), h("section", {}, h("h2", {}, "会话"), detail)));
+    let flags = [], current = -1;
+    async function load() {
+      const q = new URLSearchParams();
+      for (const [k, id] of [["status", "f-status"], ["severity", "f-severity"], ["reason", "f-reason"]]) {
+        const v = document.getElementById(id).value; if (v) q.set(k, v);
+      }
+      flags = (await api("GET", `/api/v1/flags?${q}`)).items;
+      clear(table, h("tr", {}, h("th", {}, "严重度"), h("th", {}, "原因"), h("th", {}, "会话"), h("th", {}, "状态")),
+        ...flags.map((f, i) => h("tr", { class: "clickable", "data-id": f.id, onclick: () => select(i) },
+          h("td", {}, badge(f.severity, f.severity)), h("td", {}, f.reason), h("td", {}, f.conversation_id), h("td", {}, f.status))));
+      current = -1;
+      if (flags.length) select(0);
+    }
+    async function select(i) {
+      current = i;
+      for (const [j, tr] of [...table.querySelectorAll("tr.clickable")].entries()) tr.classList.toggle("selected", j === i);
+      const f = flags[i];
+      const data = await api("GET", `/api/v1/conversations/${encodeURIComponent(f.conversation_id)}/messages?around=${encodeURIComponent(f.msgid || "")}&limit=12`);
+      const note = h("input", { id: "review-note", placeholder: "备注 note", size: 30 });
+      clear(detail,
+        h("div", { class: "row" }, badge(f.severity, f.severity), h("strong", {}, f.reason), h("span", { class: "muted" }, f.detail)),
+        ...data.items.map(m => h("div", { class: `msg ${m.role} ${m.msgid === f.msgid ? "focus" : ""}`, "data-msgid": m.msgid },
+          h("div", { class: "meta" }, `${m.sender_id} (${m.role}) · ${fmtTime(m.msgtime)} `,
+            m.analysis ? badge(m.analysis.intent.label) : null, m.analysis ? badge(m.analysis.sentiment.label, m.analysis.sentiment.label) : null,
+            m.recalled ? badge("已撤回") : null),
+          h("div", { class: "text" }, m.text ? highlighted(m.text, m.analysis ? m.analysis.sensitive : []) : `[${m.msgtype}]`))),
+        h("div", { class: "row" }, note,
+          h("button", { id: "confirm", onclick: () => review("confirmed") }, "确认 (c)"),
+          h("button", { id: "dismiss", class: "secondary", onclick: () => review("dismissed") }, "驳回 (d)")),
+        h("div", { id: "review-result" }));
+    }
+    async function review(verdict) {
+      if (current < 0) return;
+      const f = flags[current];
+      try {
+        const r = await api("POST", `/api/v1/flags/${f.id}/review`, { verdict, note: document.getElementById("review-note").value });
+        flags[current] = r;
+        table.querySelectorAll("tr.clickable")[current].lastChild.textContent = r.status;
+        clear(document.getElementById("review-result"), h("span", { class: "ok" }, `已${verdict === "confirmed" ? "确认" : "驳回"}（${r.reviewed_by}）`));
+        if (current + 1 < flags.length) setTimeout(() => select(current + 1), 300);
+      } catch (e) { clear(document.getElementById("review-result"), errorBox(e)); }
+    }
+    document.onkeydown = (ev) => {
+      if (["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName) || location.hash !== "#qa") return;
+      if (ev.key === "j" && current + 1 < flags.length) select(current + 1);
+      if (ev.key === "k" && current > 0) select(current - 1);
+      if (ev.key === "c") review("confirmed");
+      if (ev.key === "d") review("dismissed");
+    };
+    await load();
+  }
+
+  function sel(id, options) { return h("select", { id }, ...options.map(o => h("option", { value: o }, o || "(全部)"))); }
+
+  // ---------------------------------------------------------------- Trainer
+  async function renderTrainer(root) {
+    const list = h("table", { id: "scripts" });
+    const editor = h("div", { id: "editor" });
+    const importResult = h("div", { id: "import-result" });
+    const tryResult = h("div", { id: "try-result" });
+    const models = h("div", { id: "models" });
+    root.append(
+      h("div", { class: "grid" },
+        h("section", {}, h("h2", {}, "话术库"),
+          h("div", { class: "row" }, h("input", { id: "s-q", placeholder: "搜索" }), h("input", { id: "s-tag", placeholder: "标签" }),
+            sel("s-status", ["", "approved", "draft"]), h("button", { id: "s-search", onclick: load }, "搜索"),
+            h("button", { id: "s-new", class: "secondary", onclick: () => edit(null) }, "新建")),
+          list),
+        h("div", {},
+          h("section", {}, h("h2", {}, "编辑"), editor),
+          h("section", {}, h("h2", {}, "导入 CSV / JSONL"),
+            h("div", { class: "row" }, h("input", { id: "import-file", type: "file", accept: ".csv,.jsonl,.json,.txt" }),
+              h("button", { id: "import", onclick: doImport }, "导入")), importResult),
+          h("section", {}, h("h2", {}, "试一试"),
+            h("div", { class: "row" }, h("input", { id: "try-text", placeholder: "客户消息", size: 30 }), h("button", { id: "try", onclick: doTry }, "推荐")), tryResult),
+          h("section", {}, h("h2", {}, "模型与评估"), models))));
+    async function load() {
+      const q = new URLSearchParams({ limit: "100" });
+      for (const [k, id] of [["q", "s-q"], ["tag", "s-tag"], ["status", "s-status"]]) { const v = document.getElementById(id).value; if (v) q.set(k, v); }
+      const items = (await api("GET", `/api/v1/scripts?${q}`)).items;
+      clear(list, h("tr", {}, h("th", {}, "问题"), h("th", {}, "回复"), h("th", {}, "状态"), h("th", {}, "采纳")),
+        ...items.map(s => h("tr", { class: "clickable", "data-id": s.id, onclick: () => edit(s) },
+          h("td", {}, s.question), h("td", {}, s.reply), h("td", {}, badge(s.status, s.status === "draft" ? "medium" : "")),
+          h("td", {}, `${s.stats.adopted || 0}/${s.stats.shown || 0}`))));
+    }
+    function edit(s) {
+      const f = { id: h("input", { id: "e-id", value: s ? s.id : "", placeholder: "id（留空自动生成）", readonly: !!s }),
+        question: h("textarea", { id: "e-question" }, s ? s.question : ""), reply: h("textarea", { id: "e-reply" }, s ? s.reply : ""),
+        tags: h("input", { id: "e-tags", value: s ? s.tags.join("|") : "", placeholder: "标签 a|b" }), status: sel("e-status", ["approved", "draft"]) };
+      if (s) f.status.value = s.status;
+      const msg = h("span", { id: "e-msg" });
+      clear(editor, f.id, h("label", {}, "问题"), f.question, h("label", {}, "回复"), f.reply, h("div", { class: "row" }, f.tags, f.status,
+        h("button", { id: "e-save", onclick: save }, s && s.status === "draft" ? "保存 / 批准" : "保存"),
+        s ? h("button", { class: "danger", id: "e-delete", onclick: del }, "删除") : null, msg));
+      async function save() {
+        const body = { question: f.question.value, reply: f.reply.value, tags: f.tags.value.split("|").map(t => t.trim()).filter(Boolean), status: f.status.value };
+        try {
+          const saved = f.id.value ? await api("PUT", `/api/v1/scripts/${encodeURIComponent(f.id.value)}`, body) : await api("POST", "/api/v1/scripts", body);
+          clear(msg, h("span", { class: "ok" }, `已保存 ${saved.id}`)); await load();
+        } catch (e) { clear(msg, errorBox(e)); }
+      }
+      async function del() { await api("DELETE", `/api/v1/scripts/${encodeURIComponent(s.id)}`); clear(editor); await load(); }
+    }
+    async function doImport() {
+      const file = document.getElementById("import-file").files[0];
+      if (!file) return;
+      const type = file.name.endsWith(".csv") ? "text/csv" : "application/x-ndjson";
+      try {
+        const r = await api("POST", "/api/v1/scripts/import", await file.text(), type);
+        clear(importResult, h("p", { class: "ok" }, `导入 ${r.imported}，更新 ${r.updated}，错误 ${r.errors.length}`),
+          h("ul", { id: "import-errors" }, ...r.errors.map(e => h("li", { class: "error" }, `第 ${e.line} 行：${e.message}`))));
+        await load();
+      } catch (e) { clear(importResult, errorBox(e)); }
+    }
+    async function doTry() {
+      const r = await api("POST", "/api/v1/suggestions", { text: document.getElementById("try-text").value, k: 5 });
+      clear(tryResult, h("div", { class: "muted" }, `意图 ${r.intent.label} (${r.intent.score.toFixed(2)})`),
+        h("ol", { id: "try-list" }, ...r.suggestions.map(s => h("li", { "data-id": s.script_id }, h("strong", {}, s.score.toFixed(3)), ` ${s.question} → ${s.reply}`))));
+    }
+    const m = await api("GET", "/api/v1/models");
+    const ev = m.evaluation;
+    clear(models, h("div", {}, `编码模型: ${m.embedding_model}`),
+      ...["intent", "sentiment"].map(n => m[n] ? h("div", {}, `${n}: ${m[n].n_train} 条训练数据, τ=${m[n].tau}, 标签 ${m[n].labels.join(", ")}`) : h("div", {}, `${n}: —`)),
+      ev ? confusion(ev.intent) : h("p", { class: "muted" }, "运行 python -m training evaluate 后显示最新评估与混淆矩阵"));
+    await load();
+  }
+
+  function confusion(rep) {
+    const labels = rep.labels;
+    return h("div", {}, h("p", {}, `意图 held-out: accuracy ${rep.accuracy.toFixed(3)} · macro-F1 ${rep.macro_f1.toFixed(3)}`),
+      h("table", { id: "confusion" }, h("tr", {}, h("th", {}, "gold\\pred"), ...labels.map(l => h("th", {}, l.slice(0, 6)))),
+        ...labels.map(g => h("tr", {}, h("th", {}, g), ...labels.map(p => h("td", {}, rep.confusion[g][p]))))));
+  }
+
+  // ---------------------------------------------------------------- Operator
+  async function renderOperator(root) {
+    const relays = h("table", { id: "relays" });
+    const live = h("div", { id: "relay-live", class: "muted" }, "选择一个接龙");
+    const charts = h("div", { id: "charts" });
+    const channels = h("div", { id: "channels" });
+    const form = h("form", { id: "relay-form", class: "row" },
+      h("input", { id: "r-chat", placeholder: "群ID", required: true }), h("input", { id: "r-title", placeholder: "商品", required: true }),
+      h("input", { id: "r-stock", type: "number", min: 1, value: 50, style: "width:80px" }), h("input", { id: "r-limit", type: "number", min: 1, value: 2, style: "width:60px" }),
+      h("button", { id: "r-create", type: "submit" }, "开团"), h("span", { id: "r-msg" }));
+    root.append(h("div", { class: "grid" },
+      h("section", {}, h("h2", {}, "接龙"), form, relays),
+      h("section", {}, h("h2", {}, "实时名单"), live)),
+      h("section", {}, h("h2", {}, "数据"), charts),
+      me.role === "admin" ? h("section", {}, h("h2", {}, "渠道欢迎语"), channels) : null);
+    let timer = null;
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      try {
+        const r = await api("POST", "/api/v1/relays", { chat_id: document.getElementById("r-chat").value, title: document.getElementById("r-title").value,
+          stock: +document.getElementById("r-stock").value, per_user_limit: +document.getElementById("r-limit").value });
+        clear(document.getElementById("r-msg"), h("span", { class: "ok" }, `已开团 ${r.id}`)); await loadRelays(); show(r.id);
+      } catch (e) { clear(document.getElementById("r-msg"), errorBox(e)); }
+    };
+    async function loadRelays() {
+      const items = (await api("GET", "/api/v1/relays?limit=50")).items;
+      clear(relays, h("tr", {}, h("th", {}, "商品"), h("th", {}, "群"), h("th", {}, "库存"), h("th", {}, "")),
+        ...items.map(r => h("tr", { class: "clickable", "data-id": r.id, onclick: () => show(r.id) }, h("td", {}, r.title), h("td", {}, r.chat_id),
+          h("td", {}, r.stock), h("td", {}, r.closed_at ? "已结束" : "进行中"))));
+    }
+    async function show(id) {
+      clearInterval(timer);
+      const render = async () => {
+        if (!document.body.contains(live)) return clearInterval(timer);
+        const s = await api("GET", `/api/v1/relays/${id}`);
+        clear(live, h("div", { class: "row" }, badge(s.status), h("span", { id: "relay-remaining" }, `剩余 ${s.remaining}/${s.stock}`),
+            h("a", { href: `/api/v1/relays/${id}/export.csv`, download: "" }, "导出 CSV"),
+            s.status !== "closed" ? h("button", { class: "danger", id: "relay-close", onclick: async () => { await api("POST", `/api/v1/relays/${id}/close`); render(); } }, "结束") : null),
+          h("pre", { class: "list", id: "relay-list" }, s.list_text));
+      };
+      await render();
+      timer = setInterval(render, 2000);
+    }
+    async function loadCharts() {
+      const [daily, groups, dormant] = await Promise.all([api("GET", "/api/v1/analytics/daily?days=14"),
+        api("GET", "/api/v1/analytics/groups"), api("GET", "/api/v1/analytics/dormant?days=14&limit=20")]);
+      clear(charts, h("div", { class: "grid" },
+        h("div", {}, h("h3", {}, "每日消息与情绪"), barChart(daily.items, ["positive", "neutral", "negative"], ["#52c41a", "#8c8c8c", "#f54a45"]),
+          h("h3", {}, "每日标记"), barChart(daily.items, ["flags"], ["#fa8c16"])),
+        h("div", {}, h("h3", {}, "群活跃对比"), h("table", { id: "groups" }, h("tr", {}, h("th", {}, "群"), h("th", {}, "消息"), h("th", {}, "活跃"), h("th", {}, "接龙份数")),
+          ...groups.items.map(g => h("tr", {}, h("td", {}, g.roomid), h("td", {}, g.messages), h("td", {}, g.active_members), h("td", {}, g.relay_units_confirmed)))),
+          h("h3", {}, "沉默 / 未回复客户"), h("ul", {}, ...dormant.items.map(d => h("li", {}, `${d.customer_id} · ${d.reason} · ${d.silent_days} 天`))))));
+    }
+    async function loadChannels() {
+      if (me.role !== "admin") return;
+      const items = (await api("GET", "/api/v1/channels")).items;
+      const st = h("input", { id: "c-state", placeholder: "state" }), nm = h("input", { id: "c-name", placeholder: "名称" });
+      const wt = h("input", { id: "c-text", placeholder: "欢迎语", size: 30 }), tg = h("input", { id: "c-tags", placeholder: "标签ID a|b" });
+      clear(channels, h("table", {}, ...items.map(c => h("tr", {}, h("td", {}, c.state), h("td", {}, c.name), h("td", {}, c.welcome_text), h("td", {}, c.tag_ids.join("|"))))),
+        h("div", { class: "row" }, st, nm, wt, tg, h("button", { onclick: async () => {
+          await api("POST", "/api/v1/channels", { state: st.value, name: nm.value, welcome_text: wt.value, tag_ids: tg.value.split("|").filter(Boolean) });
+          loadChannels(); } }, "保存")));
+    }
+    await Promise.all([loadRelays(), loadCharts(), loadChannels()]);
+  }
+
+  // Stacked bars as inline SVG (no chart library, nothing from a CDN).
+  function barChart(items, keys, colors) {
+    const NS = "http://www.w3.org/2000/svg", W = 420, H = 140, pad = 20;
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("width", W); svg.setAttribute("height", H); svg.setAttribute("class", "chart");
+    const max = Math.max(1, ...items.map(d => keys.reduce((s, k) => s + (d[k] || 0), 0)));
+    const bw = items.length ? (W - pad) / items.length : W;
+    items.forEach((d, i) => {
+      let y = H - pad;
+      keys.forEach((k, j) => {
+        const hgt = ((d[k] || 0) / max) * (H - 2 * pad);
+        const r = document.createElementNS(NS, "rect");
+        r.setAttribute("x", pad + i * bw + 2); r.setAttribute("y", y - hgt); r.setAttribute("width", Math.max(2, bw - 4));
+        r.setAttribute("height", hgt); r.setAttribute("fill", colors[j]);
+        const t = document.createElementNS(NS, "title"); t.textContent = `${d.date} ${k}: ${d[k] || 0}`; r.append(t);
+        svg.append(r); y -= hgt;
+      });
+      const lbl = document.createElementNS(NS, "text");
+      lbl.setAttribute("x", pad + i * bw + 2); lbl.setAttribute("y", H - 6); lbl.setAttribute("font-size", "9"); lbl.textContent = d.date.slice(5);
+      svg.append(lbl);
+    });
+    return svg;
+  }
+
+  // ---------------------------------------------------------------- Admin
+  async function renderAdmin(root) {
+    const tokens = h("table", { id: "tokens" }), lex = h("div", { id: "lexicons" }), out = h("div", { id: "token-out" });
+    const name = h("input", { id: "t-name", placeholder: "名称" }), role = sel("t-role", ["staff", "qa", "trainer", "admin"]);
+    root.append(h("section", {}, h("h2", {}, "令牌与角色"), h("div", { class: "row" }, name, role,
+      h("button", { id: "t-create", onclick: async () => {
+        const r = await api("POST", "/api/v1/tokens", { name: name.value || role.value, role: role.value });
+        clear(out, h("p", {}, "新令牌（只显示一次）：", h("code", { id: "new-token" }, r.token))); load(); } }, "创建")), out, tokens),
+      h("section", {}, h("h2", {}, "敏感词库"), lex));
+    async function load() {
+      const items = (await api("GET", "/api/v1/tokens")).items;
+      clear(tokens, ...items.map(t => h("tr", {}, h("td", {}, t.name), h("td", {}, t.role), h("td", {}, t.revoked ? "已吊销" : ""),
+        h("td", {}, t.revoked ? "" : h("button", { class: "secondary", onclick: async () => { await api("DELETE", `/api/v1/tokens/${t.id}`); load(); } }, "吊销")))));
+      const l = await api("GET", "/api/v1/lexicons");
+      const cat = h("input", { id: "l-cat", placeholder: "类别 e.g. diversion" }), term = h("input", { id: "l-term", placeholder: "词" });
+      const sev = sel("l-sev", ["high", "medium", "low"]), roles = sel("l-roles", ["any", "staff", "customer"]);
+      const msg = h("span", { id: "l-msg" });
+      clear(lex, h("p", {}, Object.entries(l.categories).map(([c, n]) => `${c}: ${n}`).join(" · ")),
+        h("div", { class: "row" }, cat, term, sev, roles, h("button", { id: "l-add", onclick: async () => {
+          try { await api("POST", `/api/v1/lexicons/${encodeURIComponent(cat.value)}`, { terms: [{ term: term.value, severity: sev.value, roles: roles.value }] });
+            clear(msg, h("span", { class: "ok" }, "已添加，立即生效")); } catch (e) { clear(msg, errorBox(e)); } } }, "添加"), msg),
+        h("ul", {}, ...Object.entries(l.operator_terms).flatMap(([c, ts]) => ts.map(t => h("li", {}, `${c}: ${t.term} (${t.severity}, ${t.roles})`)))));
+    }
+    await load();
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,82 @@
+"use strict";
+// The staff sidebar. Inside WeCom's chat toolbar it identifies the member by OAuth (server side)
+// and uses the JS-SDK (wx.agentConfig, getCurExternalContact/getCurExternalChat, sendChatMessage)
+// when the page has it; in a normal browser it runs in manual mode: paste a message, copy a reply.
+(() => {
+  const { h, api, clear, badge } = Copilot;
+  const inWeCom = typeof window.wx !== "undefined" && /wxwork/i.test(navigator.userAgent);
+
+  async function start() {
+    const me = await Copilot.session();
+    if (!me) {
+      document.getElementById("login").classList.remove("hidden");
+      document.getElementById("login-form").onsubmit = async (ev) => {
+        ev.preventDefault();
+        try { await Copilot.login(document.getElementById("token").value); location.reload(); }
+        catch (e) { document.getElementById("login-error").textContent = e.message; }
+      };
+      return;
+    }
+    document.getElementById("app").classList.remove("hidden");
+    document.getElementById("who").textContent = me.name;
+    document.getElementById("mode").textContent = inWeCom ? "企业微信模式" : "手动模式";
+    document.getElementById("suggest").onclick = suggest;
+    document.getElementById("chat-id").onchange = relay;
+    if (inWeCom) await wecomContext();
+  }
+
+  async function wecomContext() {
+    try {
+      const cfg = await api("GET", `/api/v1/sidebar/jsconfig?url=${encodeURIComponent(location.href)}`);
+      window.wx.agentConfig({ corpid: cfg.corpid, agentid: cfg.agentid, timestamp: cfg.timestamp, nonceStr: cfg.nonceStr,
+        signature: cfg.signature, jsApiList: cfg.jsApiList, success: () => {
+          window.wx.invoke("getCurExternalChat", {}, (res) => { if (res.chatId) { document.getElementById("chat-id").value = res.chatId; relay(); } });
+        } });
+    } catch (e) { document.getElementById("mode").textContent = "手动模式（" + e.message + "）"; }
+  }
+
+  async function suggest() {
+    const text = document.getElementById("customer-text").value.trim();
+    if (!text) return;
+    const box = document.getElementById("suggestions");
+    try {
+      const [r, a] = await Promise.all([api("POST", "/api/v1/suggestions", { text, k: 3 }), api("POST", "/api/v1/analyze", { text })]);
+      clear(document.getElementById("analysis"), badge(a.intent.label), badge(a.sentiment.label, a.sentiment.label),
+        ...a.sensitive.map(s => badge(`${s.category}: ${s.match}`, s.severity)));
+      if (!r.suggestions.length) return clear(box, h("p", { class: "muted" }, "没有合适的话术"));
+      clear(box, ...r.suggestions.map(s => {
+        const status = h("span", { class: "muted" });
+        return h("div", { class: "card suggestion", "data-id": s.script_id },
+          h("div", { class: "reply" }, s.reply), h("div", { class: "muted" }, `${s.question} · ${s.score.toFixed(2)}`),
+          h("div", { class: "row" },
+            h("button", { class: "send", onclick: () => send(s, status) }, inWeCom ? "发送" : "复制"),
+            h("button", { class: "secondary adopt", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true }); status.textContent = "已采纳"; } }, "有用"),
+            h("button", { class: "secondary reject", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: false }); status.textContent = "已标记不合适"; } }, "不合适"),
+            status));
+      }));
+    } catch (e) { clear(box, h("p", { class: "error" }, e.message)); }
+  }
+
+  async function send(s, status) {
+    if (inWeCom) {
+      window.wx.invoke("sendChatMessage", { msgtype: "text", text: { content: s.reply } }, () => { status.textContent = "已发送"; });
+    } else {
+      try { await navigator.clipboard.writeText(s.reply); status.textContent = "已复制"; } catch (e) { status.textContent = "请手动复制"; }
+    }
+    if (s.script_id) api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true }).catch(() => {});
+  }
+
+  async function relay() {
+    const chat = document.getElementById("chat-id").value.trim();
+    const box = document.getElementById("relay");
+    if (!chat) return clear(box, "—");
+    const open = (await api("GET", `/api/v1/relays?status=open&chat_id=${encodeURIComponent(chat)}`)).items;
+    if (!open.length) return clear(box, h("p", { class: "muted" }, "此群没有进行中的接龙"));
+    const s = await api("GET", `/api/v1/relays/${open[0].id}`);
+    const status = h("span", { class: "muted" });
+    clear(box, h("pre", { class: "list", id: "sidebar-relay" }, s.list_text),
+      h("button", { onclick: () => send({ reply: s.list_text, script_id: "" }, status) }, inWeCom ? "发送名单到群" : "复制名单"), status);
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,157 @@
+"""The consoles and the sidebar in headless Chromium against the real app (real HTTP, real stores).
+Screenshots of every page are saved under test-artifacts/."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from server import create_app, make_worker
+from tests.test_archive import rec
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+@pytest.fixture
+async def live(aiohttp_server, settings):
+    server = await aiohttp_server(create_app(settings, run_workers=False))
+    return server
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+            "--no-first-run", "--disable-component-update", "--disable-sync"])
+        yield b
+        await b.close()
+
+
+async def token_for(live, admin_headers, role, name):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        async with s.post(str(live.make_url("/api/v1/tokens")), json={"role": role, "name": name}, headers=admin_headers) as r:
+            return (await r.json())["token"]
+
+
+async def login(browser, live, token, path="/console"):
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(str(live.make_url(path)))
+    await page.fill("#token", token)
+    await page.click("#login-form button")
+    await page.wait_for_load_state("networkidle")
+    return page
+
+
+async def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_qa_works_a_flag_and_xss_is_inert(browser, live, parts, admin_headers):
+    stored, _ = await parts.conversations.ingest([
+        __import__("bot.conversations.records", fromlist=["ArchiveRecord"]).ArchiveRecord.parse(r) for r in [
+            rec("x1", "wmXSS", XSS + " 你们是骗子，傻逼", t=1),
+            rec("x2", "zhangsan", "加我个人微信，私下转账", to="wmXSS", t=2)]])
+    await parts.pipeline.process(stored)
+    page = await login(browser, live, await token_for(live, admin_headers, "qa", "质检小李"))
+    await page.wait_for_selector("#flags tr.clickable")
+    await page.wait_for_selector(".msg.focus")
+    # the payload is shown as text, never run
+    assert await page.evaluate("window.__xss") is None
+    assert XSS in await page.inner_text("#flag-detail")
+    assert await page.locator("#flag-detail img").count() == 0
+    assert await page.locator("#flag-detail mark.hit").count() >= 1
+    await shot(page, "qa-queue")
+    first = await page.get_attribute("#flags tr.clickable", "data-id")
+    await page.fill("#review-note", "确认违规")
+    await page.keyboard.press("Escape")
+    await page.click("#confirm")
+    await page.wait_for_selector("#review-result .ok")
+    flag = await parts.conversations.get_flag(first)
+    assert flag["status"] == "confirmed" and flag["reviewed_by"] == "质检小李" and flag["note"] == "确认违规"
+
+
+async def test_trainer_imports_edits_and_tries(browser, live, parts, admin_headers, tmp_path):
+    page = await login(browser, live, await token_for(live, admin_headers, "trainer", "培训师"))
+    await page.wait_for_selector("#scripts")
+    csv_file = tmp_path / "scripts.csv"
+    csv_file.write_text("id,question,reply,tags\nt1,面霜多少钱,580元一瓶,美妆\nt2,,缺少问题,\nt3,几点开门,"
+                        + XSS.replace(",", "") + ",门店\n", encoding="utf-8")
+    await page.set_input_files("#import-file", str(csv_file))
+    await page.click("#import")
+    await page.wait_for_selector("#import-errors li")
+    assert "第 3 行" in await page.inner_text("#import-errors")
+    await page.click("#scripts tr[data-id=t1]")
+    await page.fill("#e-reply", "今天会员价 522 元")
+    await page.click("#e-save")
+    await page.wait_for_selector("#e-msg .ok")
+    await page.fill("#try-text", "面霜啥价")
+    await page.click("#try")
+    await page.wait_for_selector("#try-list li")
+    assert "522" in await page.inner_text("#try-list li >> nth=0")
+    assert await page.evaluate("window.__xss") is None
+    await shot(page, "trainer")
+
+
+async def test_operator_relay_updates_live(browser, live, parts, admin_headers):
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "店长"))
+    await page.wait_for_selector("#relay-form")
+    await page.fill("#r-chat", "wrLIVE")
+    await page.fill("#r-title", "大闸蟹")
+    await page.fill("#r-stock", "3")
+    await page.click("#r-create")
+    await page.wait_for_selector("#relay-list")
+    rid = (await parts.relays.list("open"))[0]["id"]
+    await parts.relays.handle_message(rid, "wmA", "顾客A", "+2", "m1")
+    from playwright.async_api import expect
+
+    # Pages ship a strict CSP (no eval), so wait with locators rather than wait_for_function.
+    await expect(page.locator("#relay-list")).to_contain_text("顾客A 2份", timeout=6000)
+    assert "剩余 1/3" in await page.inner_text("#relay-remaining")
+    await shot(page, "operator")
+
+
+async def test_sidebar_manual_mode_suggests(browser, live, parts, admin_headers):
+    from knowledge.scripts import ScriptInput
+
+    await parts.knowledge.upsert([ScriptInput(id="ship", question="什么时候发货", reply="下午4点前付款当天发出")])
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "小王"), "/sidebar")
+    await page.set_viewport_size({"width": 360, "height": 720})
+    await page.wait_for_selector("#customer-text")
+    assert "手动模式" in await page.inner_text("#mode")
+    await page.fill("#customer-text", "今天能发货吗")
+    await page.click("#suggest")
+    await page.wait_for_selector(".suggestion")
+    assert "当天发出" in await page.inner_text(".suggestion .reply")
+    await page.click(".suggestion .adopt")
+    from playwright.async_api import expect
+
+    await expect(page.locator(".suggestion .row .muted")).to_contain_text("已采纳")
+    assert (await parts.knowledge.store.get("ship")).stats["adopted"] == 1
+    await shot(page, "sidebar")
+
+
+async def test_staff_refused_on_trainer_page_and_api_needs_csrf(browser, live, parts, admin_headers):
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "s"), "/console#trainer")
+    await page.goto(str(live.make_url("/console#trainer")))
+    await page.wait_for_selector("#nav")
+    assert await page.locator("#tab-trainer").count() == 0
+    await page.evaluate("location.hash = 'trainer'")
+    status = await page.evaluate("""async () => (await fetch('/api/v1/scripts', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({question: 'q', reply: 'r'})})).status""")
+    assert status == 403  # no CSRF token: refused even before the role check
+    await shot(page, "staff-console")
+    resp = await page.request.get(str(live.make_url("/console")))
+    assert "default-src 'self'" in resp.headers["content-security-policy"]
+    cookies = await page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "copilot_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
