@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bot.conversations.finance_sdk import NETWORK_ERROR, FinanceSdk, SdkError
 from bot.conversations.records import ArchiveRecord, RecordError
-from bot.conversations.store import ConversationStore, _insert_ignore
+from bot.conversations.store import ConversationStore
 from bot.event_queue import Envelope
-from bot.storage.sql import archive_parked, messages
+from bot.storage.sql import archive_parked, insert_ignore, messages
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class ArchivePuller:
                                    "error": str(exc)[:2000], "attempts": 1, "updated_at": datetime.now(timezone.utc)})
             if parked:
                 async with self.store.engine.begin() as conn:
-                    await conn.execute(_insert_ignore(self.store.engine, archive_parked), parked)
+                    await conn.execute(insert_ignore(self.store.engine, archive_parked), parked)
                 log.warning("archive records parked", extra={"count": len(parked)})
             stored, _dups = await self.store.ingest(records)
             if stored:

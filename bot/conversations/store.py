@@ -12,25 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.conversations.records import ArchiveRecord
-from bot.storage.sql import analyses, conversations, flag_reviews, flags, messages
+from bot.storage.sql import analyses, conversations, dialect_insert, flag_reviews, flags, insert_ignore, messages
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
 
-def _insert_ignore(engine: AsyncEngine, table: sa.Table):
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
-
-
-def _upsert(engine: AsyncEngine, table: sa.Table):
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
 
 
 def encode_cursor(*parts) -> str:
@@ -94,7 +80,7 @@ class ConversationStore:
                              "role": r.role, "action": r.action, "msgtime": r.msgtime, "msgtype": r.msgtype,
                              "text": r.text, "raw": dict(r.raw), "recalled": False, "recalls_msgid": r.recalls,
                              "analyzed": False, "source": source})
-            result = await conn.execute(_insert_ignore(self.engine, messages).returning(messages.c.msgid), rows)
+            result = await conn.execute(insert_ignore(self.engine, messages).returning(messages.c.msgid), rows)
             stored = set(result.scalars())
             new = [r for r in new if r.msgid in stored]
             await self._touch_conversations(conn, new)
@@ -131,7 +117,7 @@ class ConversationStore:
             rows.append({"id": conv_id, "kind": kind, "roomid": recs[0].roomid or None, "staff_id": staff,
                          "customer_id": customer, "participants": list(people.values()),
                          "last_message_at": max(r.msgtime for r in recs), "message_count": len(recs), "flag_count": 0})
-        stmt = _upsert(self.engine, conversations)
+        stmt = dialect_insert(self.engine, conversations)
         stmt = stmt.on_conflict_do_update(index_elements=[conversations.c.id], set_={
             "message_count": conversations.c.message_count + stmt.excluded.message_count,
             "last_message_at": sa.case((conversations.c.last_message_at < stmt.excluded.last_message_at,
@@ -167,7 +153,7 @@ class ConversationStore:
                 for m, a in results.items() if a is not None]
         async with self.engine.begin() as conn:
             if rows:
-                await conn.execute(_insert_ignore(self.engine, analyses), rows)
+                await conn.execute(insert_ignore(self.engine, analyses), rows)
             await conn.execute(messages.update().where(messages.c.msgid.in_(list(results))).values(analyzed=True))
 
     # --- flags ------------------------------------------------------------------------------------
@@ -180,7 +166,7 @@ class ConversationStore:
                  "reason": f.reason, "severity": f.severity, "severity_rank": SEVERITY_RANK[f.severity],
                  "status": "open", "detail": f.detail[:2000], "created_at": now} for f in new]
         async with self.engine.begin() as conn:
-            result = await conn.execute(_insert_ignore(self.engine, flags).returning(flags.c.id, flags.c.conversation_id), rows)
+            result = await conn.execute(insert_ignore(self.engine, flags).returning(flags.c.id, flags.c.conversation_id), rows)
             inserted = result.all()
             per_conv: dict[str, int] = {}
             for _fid, conv in inserted:

@@ -34,6 +34,11 @@ local m = redis.call('HMGET', meta, 'stock', 'limit', 'waitlist', 'status', 'tot
 if not m[1] then return redis.error_reply('NORELAY') end
 local stock, limit, wl, status, total = tonumber(m[1]), tonumber(m[2]), m[3] == '1', m[4], num(m[5])
 local changes = {}
+local function replayed(msgid)
+  if msgid == '' then return nil end
+  local prev = redis.call('HGET', msg, msgid)
+  if prev then return '{"r":' .. prev .. '}' end
+end
 local function confirm(who, qty, seq, now)
   local before = num(redis.call('HGET', conf, who))
   redis.call('HINCRBY', conf, who, qty)
@@ -43,10 +48,8 @@ end
 
 _JOIN = _PRELUDE + """
 local sender, name, qty, msgid, now, line = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
-if msgid ~= '' then
-  local prev = redis.call('HGET', msg, msgid)
-  if prev then return '{"r":' .. prev .. '}' end
-end
+local again = replayed(msgid)
+if again then return again end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 local have = num(redis.call('HGET', conf, sender))
 local waiting = num(redis.call('HGET', wait, sender))
@@ -85,10 +88,8 @@ return '{"r":' .. response .. ',"e":' .. event .. '}'
 
 _CANCEL = _PRELUDE + """
 local sender, name, qty, msgid, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-if msgid ~= '' then
-  local prev = redis.call('HGET', msg, msgid)
-  if prev then return '{"r":' .. prev .. '}' end
-end
+local again = replayed(msgid)
+if again then return again end
 local seq = redis.call('HINCRBY', meta, 'seq', 1)
 local have = num(redis.call('HGET', conf, sender))
 local waiting = num(redis.call('HGET', wait, sender))

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import keys
 from bot.relay.ledger import RelayLedger, RelayMissing
 from bot.relay.parse import understand
-from bot.storage.sql import relay_events, relays
+from bot.storage.sql import insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,6 @@ class RelaySpec:
     chat_kind: str = "customer"  # customer (客户群, roomid wr…) | appchat (internal app group chat)
     owner_userid: str | None = None
 
-
-def _insert_ignore(engine: AsyncEngine, table: sa.Table):
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
 
 
 class EventWriter:
@@ -78,7 +71,7 @@ class EventWriter:
     async def _flush(self, batch: list[tuple[dict, asyncio.Future]]) -> None:
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(_insert_ignore(self.engine, relay_events), [r for r, _ in batch])
+                await conn.execute(insert_ignore(self.engine, relay_events), [r for r, _ in batch])
         except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
             for _r, fut in batch:
                 if not fut.done():

@@ -50,6 +50,19 @@ welcome_log = sa.Table(
 )
 
 
+def dialect_insert(engine: AsyncEngine, table: sa.Table):
+    """INSERT with ON CONFLICT support for the engine's dialect (SQLite or PostgreSQL)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_ignore(engine: AsyncEngine, table: sa.Table):
+    return dialect_insert(engine, table).on_conflict_do_nothing()
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         from sqlalchemy import event
