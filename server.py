@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import welcome
+from bot import kf, welcome
 from bot.relay import handlers as relay_handlers
 from bot.relay.announce import RelayAnnouncer, make_poster
 from bot.relay.ledger import RelayLedger
@@ -93,6 +93,7 @@ def build_router() -> Router:
     router = Router()
     router.include(welcome.router)
     router.include(relay_handlers.router)
+    router.include(kf.router)
 
     @router.on("event:msgaudit_notify")
     async def archive_notified(_event, puller, redis) -> None:

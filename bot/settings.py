@@ -96,6 +96,8 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     flag_window: int = 3600
     finance_sdk: str | None = None
+    kf_autoreply: bool = False
+    kf_min_score: float = 0.75
     archive_secret: str | None = field(default=None, repr=False)
     archive_private_keys: str | None = field(default=None, repr=False)
     unanswered_sla_minutes: int = 30
@@ -184,6 +186,8 @@ class Settings:
             timezone=_timezone(env),
             flag_window=_int(env, "COPILOT_FLAG_WINDOW", 3600, 0),
             finance_sdk=_str(env, "WECOM_FINANCE_SDK"),
+            kf_autoreply=_bool(env, "COPILOT_KF_AUTOREPLY", False),
+            kf_min_score=_float(env, "COPILOT_KF_MIN_SCORE", 0.75, 0.0),
             archive_secret=_str(env, "WECOM_ARCHIVE_SECRET"),
             archive_private_keys=_str(env, "WECOM_ARCHIVE_PRIVATE_KEYS"),
             unanswered_sla_minutes=_int(env, "COPILOT_UNANSWERED_SLA_MINUTES", 30, 1),

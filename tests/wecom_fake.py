@@ -21,6 +21,7 @@ class FakeWeCom:
     calls: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)
     token_requests: int = 0
     used_welcome_codes: set[str] = field(default_factory=set)
+    kf_messages: list[dict] = field(default_factory=list)  # served by kf/sync_msg, 2 per page
     # path -> list of queued failures: an int errcode, "http500", or "drop" (close the connection)
     failures: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     _counter: Any = field(default_factory=lambda: itertools.count(1))
@@ -63,6 +64,12 @@ class FakeWeCom:
         token = request.query.get("access_token")
         if token not in self.tokens:
             return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+        if path == "/cgi-bin/kf/sync_msg":
+            start = int((body or {}).get("cursor") or 0)
+            page = self.kf_messages[start:start + 2]
+            nxt = start + len(page)
+            return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": str(nxt),
+                                      "has_more": 1 if nxt < len(self.kf_messages) else 0, "msg_list": page})
         if path == "/cgi-bin/auth/getuserinfo":
             if request.query.get("code") != "good-code":
                 return web.json_response({"errcode": 40029, "errmsg": "invalid code"})
