@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,11 @@ async def relay_clock(parts: Components, stop: asyncio.Event, every: float = 5.0
             if ticks % 12 == 0:
                 await parts.pipeline.requeue_stale(parts.queue)
                 await parts.pipeline.sweep_unanswered()
+                if ticks % (12 * 60 * 24) == 12 * 60 and await parts.redis.set(
+                        "copilot:mining:daily", b"1", nx=True, ex=20 * 3600):
+                    from knowledge.mining import mine  # once a day, in one process
+
+                    await mine(parts.engine, parts.knowledge, int((time.time() - 30 * 86400) * 1000))
                 if parts.puller is not None:  # the archive timer; msgaudit_notify pulls sooner
                     await pull_if_free(parts.puller, parts.redis, retry_parked=ticks % 120 == 0)
         except Exception:  # noqa: BLE001 - keep ticking

@@ -200,6 +200,13 @@ class ScriptStore:
             await conn.execute(scripts.update().where(scripts.c.id == script_id).values(stats=stats))
         return stats
 
+    async def merge_stats(self, script_id: str, extra: dict) -> None:
+        async with self.engine.begin() as conn:
+            r = (await conn.execute(sa.select(scripts.c.stats).where(scripts.c.id == script_id))).first()
+            if r is not None:
+                await conn.execute(scripts.update().where(scripts.c.id == script_id)
+                                   .values(stats={**empty_stats(), **dict(r[0] or {}), **extra}))
+
     async def count_shown(self, ids: Sequence[str]) -> None:
         """Suggestions shown, for the adoption rate (one statement per id; ids are ≤ 20)."""
         if not ids:

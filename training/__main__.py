@@ -1,6 +1,7 @@
 """python -m training build | evaluate [--json]
 
 build      train the intent and sentiment models into DATA_DIR/models (COPILOT_DATA_DIR, default ./var)
+mine-scripts   propose best-seller replies from stored conversations as draft scripts
 evaluate-retrieval   recall@1/@3 and MRR of dense, lexical and hybrid script retrieval
 evaluate   held-out accuracy, macro-F1 and confusion matrices for both models, SnowNLP's sentiment as a
            baseline, and precision/recall per sensitive category on training/data/sensitive_eval.tsv
@@ -58,6 +59,31 @@ def cmd_evaluate_retrieval(args) -> int:
     return 0
 
 
+def cmd_mine_scripts(args) -> int:
+    """Mine best-seller replies from the service's stored conversations (its configured stores)."""
+    import asyncio
+    import time as _time
+
+    from bot.settings import Settings
+    from knowledge.mining import mine
+    from server import open_components
+
+    settings = Settings.from_env()
+    if args.data_dir:
+        settings = settings.with_overrides(data_dir=Path(args.data_dir))
+
+    async def run():
+        async with open_components(settings) as parts:
+            since = int((_time.time() - args.days * 86400) * 1000)
+            return await mine(parts.engine, parts.knowledge, since, min_uses=args.min_uses, top=args.top)
+
+    proposals = asyncio.run(run())
+    for p in proposals:
+        print(f"{p['score']:.3f}  {p['conversions']}/{p['uses']}  [{p['status']}] {p['question']} → {p['reply']}")
+    print(f"{len(proposals)} draft scripts proposed (approve them in the console's trainer page)")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
     p.add_argument("--data-dir")
@@ -68,8 +94,13 @@ def main(argv=None) -> int:
     er = sub.add_parser("evaluate-retrieval")
     er.add_argument("--json", action="store_true")
     er.add_argument("--model", default=os.environ.get("COPILOT_EMBEDDING_MODEL", "use-multilingual"))
+    ms = sub.add_parser("mine-scripts")
+    ms.add_argument("--days", type=int, default=30)
+    ms.add_argument("--min-uses", type=int, default=3)
+    ms.add_argument("--top", type=int, default=50)
     args = p.parse_args(argv)
-    return {"build": cmd_build, "evaluate": cmd_evaluate, "evaluate-retrieval": cmd_evaluate_retrieval}[args.cmd](args)
+    return {"build": cmd_build, "evaluate": cmd_evaluate, "evaluate-retrieval": cmd_evaluate_retrieval,
+            "mine-scripts": cmd_mine_scripts}[args.cmd](args)
 
 
 if __name__ == "__main__":
