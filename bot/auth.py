@@ -64,6 +64,7 @@ class TokenStore:
         self._engine = engine
         self._admin_hash = hash_token(admin_token)
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._active: dict[str, tuple[float, bool]] = {}
 
     async def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -83,6 +84,20 @@ class TokenStore:
             self._cache.clear()
         self._cache[digest] = (now + self.CACHE_SECONDS, principal)
         return principal
+
+    async def is_active(self, token_id: str) -> bool:
+        """Whether a token (by id) is still valid; used to end console sessions of revoked tokens."""
+        if token_id == "admin" or token_id.startswith("wecom:"):
+            return True
+        now = time.monotonic()
+        hit = self._active.get(token_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(api_tokens.c.id).where(
+                api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None)))).first()
+        self._active[token_id] = (now + self.CACHE_SECONDS, row is not None)
+        return row is not None
 
     async def create(self, role: str, name: str, created_by: str) -> tuple[dict, str]:
         if role not in ROLES:
@@ -114,6 +129,7 @@ class TokenStore:
                 .values(revoked_at=datetime.now(timezone.utc))
             )
         self._cache.clear()
+        self._active.clear()
         return res.rowcount > 0
 
     @staticmethod

@@ -50,3 +50,11 @@ async def test_oauth_with_a_bad_code_is_refused(client):
     resp = await client.get("/sidebar/oauth", params={"code": "bad"}, allow_redirects=False)
     assert resp.status == 403 and "login code" in await resp.text()
     assert (await client.get("/console/session")).status == 401
+
+
+async def test_revoking_a_token_ends_its_sessions(client, admin_headers):
+    created = await (await client.post("/api/v1/tokens", json={"role": "qa", "name": "q"}, headers=admin_headers)).json()
+    await client.post("/console/login", json={"token": created["token"]})
+    assert (await client.get("/api/v1/flags")).status == 200
+    await client.delete(f"/api/v1/tokens/{created['id']}", headers=admin_headers)
+    assert (await client.get("/api/v1/flags")).status == 401

@@ -144,6 +144,9 @@ async def _session_principal(request: web.Request) -> Principal | None:
     session = await store.get(sid)
     if session is None:
         return None
+    if not await request.app[TOKENS].is_active(session["token_id"]):
+        await store.delete(sid)  # the token behind this session was revoked
+        return None
     if not csrf_ok(request, session):
         raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token")
     return Principal(session["token_id"], session["name"], session["role"])
