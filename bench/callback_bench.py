@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from netutil import free_port  # noqa: E402
 
 CORP_ID = "ww0123456789abcdef"
 TOKEN = "QDG6eK"
@@ -94,12 +96,6 @@ async def load(port: int, reqs: list[tuple[str, bytes]], concurrency: int) -> di
     lat.sort()
     return {"rps": len(lat) / elapsed, "p50": statistics.median(lat) * 1000,
             "p99": lat[int(len(lat) * 0.99) - 1] * 1000, "statuses": statuses}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_mode(mode: str, n: int, concurrency: int) -> dict:

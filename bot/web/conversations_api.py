@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime
 from typing import Literal
@@ -14,6 +15,8 @@ from bot.conversations.records import ArchiveRecord, RecordError
 from bot.event_queue import Envelope
 from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS
 from bot.web.errors import ApiError, principal, read_json, read_model, roles
+
+log = logging.getLogger(__name__)
 
 MAX_RECORDS = 1000
 
@@ -63,7 +66,8 @@ async def ingest_archive(request: web.Request) -> web.Response:
         try:
             await request.app[QUEUE].append(Envelope("archive", "archive", {"msgids": stored}, time.time()))
         except RedisError:
-            pass  # stored durably; the worker's sweep queues unanalysed messages again
+            # Stored durably already; the workers' sweep queues unanalysed messages again.
+            log.warning("archive batch stored but not queued (Redis unavailable)", extra={"records": len(stored)})
     return web.json_response({"accepted": len(stored), "duplicates": duplicates, "errors": errors})
 
 
