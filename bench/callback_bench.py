@@ -45,7 +45,8 @@ def serve(mode: str, port: int, data_dir: str) -> None:
         from server import create_app
 
         env = {"COPILOT_DATA_DIR": data_dir, "WECOM_CORP_ID": CORP_ID, "WECOM_TOKEN": TOKEN,
-               "WECOM_ENCODING_AES_KEY": AES_KEY, "COPILOT_ADMIN_TOKEN": "bench-admin-token"}
+               "WECOM_ENCODING_AES_KEY": AES_KEY, "COPILOT_ADMIN_TOKEN": "bench-admin-token",
+               "COPILOT_NLP_PROCESSES": "0", "COPILOT_MODELS_DIR": str(ROOT / "var" / "test-models")}
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
         settings = Settings.from_env(env).with_overrides(stream_name=f"bench:{os.getpid()}")
