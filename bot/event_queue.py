@@ -64,9 +64,8 @@ class EventQueue:
     group: str = keys.CONSUMER_GROUP
     _accept: Any = field(default=None, init=False, repr=False)
 
-
     def __post_init__(self) -> None:
-        self._accept = self.redis.register_script(_ACCEPT)
+        self._accept = ScriptBatcher(self.redis, _ACCEPT)
 
     async def ensure_group(self) -> None:
         try:
