@@ -75,3 +75,22 @@ def make_encoder(name: str = DEFAULT_MODEL) -> Encoder:
     if name in (DEFAULT_MODEL, "use", "usem3"):
         return UseEncoder()
     return SentenceTransformerEncoder(name)
+
+
+class BatchMemoEncoder:
+    """Wraps an encoder for one batch so a text needed by two models is encoded once."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._memo: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            for t, v in zip(missing, self.inner.encode(missing)):
+                self._memo[t] = v
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])

@@ -38,13 +38,26 @@ class Analyzer:
         self.intent = intent
         self.sentiment = sentiment
 
+    def _classify(self, texts: list[str]):
+        """Both models, sharing one encoding per text when both are unsure about it."""
+        encoder = getattr(self.intent, "encoder", None)
+        if encoder is None or getattr(self.sentiment, "encoder", None) is not encoder:
+            return self.intent.predict(texts), self.sentiment.predict(texts)
+        from nlp.encoders import BatchMemoEncoder
+
+        memo = BatchMemoEncoder(encoder)
+        self.intent.encoder = self.sentiment.encoder = memo
+        try:
+            return self.intent.predict(texts), self.sentiment.predict(texts)
+        finally:
+            self.intent.encoder = self.sentiment.encoder = encoder
+
     def analyze(self, items: Sequence[AnalyzeItem]) -> list[dict]:
         if not items:
             return []
         checker = self.lexicons.checker()
         texts = [i.text for i in items]
-        intents = self.intent.predict(texts)
-        sentiments = self.sentiment.predict(texts)
+        intents, sentiments = self._classify(texts)
         out = []
         for item, (ilabel, iscore), (slabel, sscore) in zip(items, intents, sentiments):
             hits = [h.to_json() for h in checker.check(item.text, item.role, normalize(item.text))]

@@ -1,0 +1,70 @@
+"""The cascade classifiers and the analyzer's shared encoding."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlp.classifier import CascadeClassifier
+from nlp.encoders import UseEncoder
+from nlp.pipeline import AnalyzeItem, Analyzer
+from nlp.sensitive import LexiconSet
+from tests.conftest import MODELS_DIR
+
+
+class CountingEncoder:
+    def __init__(self, inner):
+        self.inner, self.name, self.dim, self.calls = inner, inner.name, inner.dim, []
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+
+@pytest.fixture(scope="module")
+def models():
+    from nlp.models import load_or_train
+
+    enc = UseEncoder()
+    return load_or_train(MODELS_DIR, "intent", enc), load_or_train(MODELS_DIR, "sentiment", enc)
+
+
+def test_each_text_encoded_at_most_once_per_batch(models, tmp_path):
+    intent, sentiment = models
+    counting = CountingEncoder(intent.encoder)
+    intent.encoder = sentiment.encoder = counting
+    intent.tau, sentiment.tau = 1.01, 1.01  # both models unsure about everything
+    try:
+        analyzer = Analyzer(LexiconSet(tmp_path), intent, sentiment)
+        texts = ["面霜多少钱", "什么时候发货", "太差了我要投诉"]
+        out = analyzer.analyze([AnalyzeItem(t) for t in texts])
+        encoded = [t for call in counting.calls for t in call]
+        assert sorted(encoded) == sorted(set(encoded)) and len(encoded) == 3
+        assert intent.encoder is counting  # restored after the batch
+        assert out[0]["intent"]["label"] == "price_inquiry"
+    finally:
+        intent.tau, sentiment.tau = intent.meta.get("tau", 0.4), 0.6
+        intent.encoder = sentiment.encoder = counting.inner
+
+
+def test_artefact_refuses_another_encoder(models):
+    class Other:
+        name, dim = "other-model", 512
+
+    with pytest.raises(ValueError, match="trained with encoder"):
+        CascadeClassifier.load(Path(MODELS_DIR) / "intent.joblib", Other())
+
+
+def test_stale_artefact_is_retrained(tmp_path, monkeypatch):
+    from nlp import models as m
+
+    trained = []
+    monkeypatch.setattr(m, "TRAINERS", {"intent": lambda enc: trained.append(1) or _Saved()})
+    (tmp_path / "intent.joblib").write_bytes(b"not a model")
+    m.load_or_train(tmp_path, "intent", UseEncoder())
+    assert trained == [1]
+
+
+class _Saved:
+    def save(self, path):
+        path.write_bytes(b"x")
