@@ -65,7 +65,7 @@ def evaluate_retrieval(encoder_name: str = "use-multilingual") -> dict:
         train = [q for q in queries if q[2] == "train"]
         grid = []
         for lex, prior in itertools.product((0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5), (0.0, 0.05)):
-            kb.fusion = Fusion(dense=1.0, lexical=lex, prior=prior)
+            kb.fusion = Fusion(dense=1.0, lexical=lex, prior=prior, min_score=0.0)
             ranked = [[s.script.id for s in await kb.suggest(q, k=10)] for _, q, _ in train]
             m = metrics(ranked, [sid for sid, _, _ in train])
             grid.append(((m["mrr"], m["recall@3"]), lex, prior))
