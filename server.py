@@ -190,7 +190,7 @@ async def running_workers(parts: Components, count: int) -> AsyncIterator[list[S
     workers = [make_worker(parts) for _ in range(count)]
     tasks = [asyncio.create_task(w.run(stop), name=f"worker-{i}") for i, w in enumerate(workers)]
     if count:
-        tasks.append(asyncio.create_task(relay_clock(parts, stop), name="relay-clock"))
+        tasks.append(asyncio.create_task(upkeep(parts, stop), name="upkeep"))
     try:
         yield workers
     finally:
@@ -202,9 +202,10 @@ async def running_workers(parts: Components, count: int) -> AsyncIterator[list[S
             await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def relay_clock(parts: Components, stop: asyncio.Event, every: float = 5.0) -> None:
-    """Periodic upkeep: close relays whose ends_at has passed; every minute, queue stored-but-
-    unanalysed messages again and flag unanswered customer questions."""
+async def upkeep(parts: Components, stop: asyncio.Event, every: float = 5.0) -> None:
+    """Periodic upkeep in every worker-running process (all steps are idempotent): every 5 s close
+    relays past their ends_at; every minute queue stored-but-unanalysed messages again, flag
+    unanswered questions and pull the archive; once a day (one process) mine draft scripts."""
     ticks = 0
     while not stop.is_set():
         try:
@@ -317,7 +318,7 @@ async def run_worker_process(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with open_components(settings) as parts:
         workers = [make_worker(parts) for _ in range(max(1, settings.worker_concurrency))]
-        await asyncio.gather(*(w.run(stop) for w in workers), relay_clock(parts, stop))
+        await asyncio.gather(*(w.run(stop) for w in workers), upkeep(parts, stop))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
