@@ -118,3 +118,25 @@ async def test_worker_run_stops_gracefully(parts):
     stop.set()
     await asyncio.wait_for(task, 5)
     assert handled == ["live"]
+
+
+async def test_concurrent_accepts_share_round_trips(parts):
+    """The ack path pipelines dedupe+XADD of concurrent callbacks (its throughput depends on it)."""
+    import asyncio
+
+    from bot.storage.script_batcher import ScriptBatcher
+
+    batcher = parts.queue._accept
+    assert isinstance(batcher, ScriptBatcher)
+    flushes = []
+    original = batcher._flush
+
+    async def counting_flush():
+        flushes.append(len(batcher._pending))
+        await original()
+
+    batcher._flush = counting_flush
+    ids = await asyncio.gather(*(parts.queue.accept(f"msg:b{i}", env_for(f"t{i}", f"b{i}")) for i in range(50)))
+    assert all(ids) and len(set(ids)) == 50
+    assert len(flushes) < 5 and sum(flushes) == 50
+    assert await parts.queue.accept("msg:b3", env_for("t3", "b3")) is None  # still de-duplicated
