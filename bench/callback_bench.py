@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from netutil import free_port  # noqa: E402
+from netutil import free_port, wait_healthy  # noqa: E402
 
 CORP_ID = "ww0123456789abcdef"
 TOKEN = "QDG6eK"
@@ -100,18 +100,11 @@ async def load(port: int, reqs: list[tuple[str, bytes]], concurrency: int) -> di
 
 
 def run_mode(mode: str, n: int, concurrency: int) -> dict:
-    import urllib.request
-
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
         proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port), "--data-dir", d], cwd=ROOT)
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_healthy(port)
             reqs = make_requests(n)
             asyncio.run(load(port, reqs[: min(1000, n)], concurrency))  # warm-up (distinct MsgIds below)
             return asyncio.run(load(port, make_requests(n), concurrency))

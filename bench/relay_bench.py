@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from netutil import free_port  # noqa: E402
+from netutil import free_port, wait_healthy  # noqa: E402
 ADMIN = "bench-admin-token-0123456789"
 
 
@@ -42,15 +42,7 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "server.py", "--host", "127.0.0.1", "--port", str(self.port),
                                       "--data-dir", self.data_dir], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import urllib.request
-
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        wait_healthy(self.port)
 
     def kill(self) -> None:
         assert self.proc is not None

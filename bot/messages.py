@@ -76,10 +76,6 @@ def register(key: str):
     return deco
 
 
-def registered_types() -> dict[str, type["WeComMessage"]]:
-    return dict(_REGISTRY)
-
-
 @dataclass(frozen=True)
 class WeComMessage:
     """Common header of every callback payload."""

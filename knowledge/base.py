@@ -278,9 +278,6 @@ class KnowledgeBase:
                 break
         return result
 
-    def get_cached(self, script_id: str) -> Script | None:
-        return self.by_vid.get(vector_id_for(script_id))
-
 
 def _as_input(s: Script) -> ScriptInput:
     return ScriptInput(id=s.id, question=s.question, reply=s.reply, scenario=s.scenario, tags=s.tags,
