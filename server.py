@@ -123,7 +123,10 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
                 session, redis, settings.wecom_api_base, settings.wecom_corp_id or "", settings.wecom_secret or "",
                 agent_id=settings.wecom_agent_id or "", retries=settings.api_retries, timeout=settings.api_timeout,
             )
-        nlp = NlpService(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads), settings.nlp_processes)
+        from training.trainers import data_fingerprint, train_model
+
+        nlp = NlpService(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads,
+                                   train=train_model, data_fingerprint=data_fingerprint()), settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
         relays = RelayService(engine, RelayLedger(redis))

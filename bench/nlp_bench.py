@@ -59,12 +59,14 @@ def main() -> None:
     from nlp.pipeline import AnalyzeItem
     from nlp.sensitive import LexiconSet
     from nlp.service import NlpConfig, build_analyzer
+    from training.trainers import data_fingerprint, train_model
     from training.evaluate import snownlp_label
 
     msgs = messages(a.messages, a.natural)
     avg_len = sum(map(len, msgs)) / len(msgs)
     with tempfile.TemporaryDirectory() as d:
-        analyzer = build_analyzer(NlpConfig(Path(a.models_dir), Path(d)))
+        analyzer = build_analyzer(NlpConfig(Path(a.models_dir), Path(d), train=train_model,
+                                            data_fingerprint=data_fingerprint()))
     items = [AnalyzeItem(m, "customer" if i % 3 else "staff") for i, m in enumerate(msgs)]
     analyzer.analyze(items[:200])  # warm-up
 

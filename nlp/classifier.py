@@ -98,6 +98,7 @@ class CascadeClassifier:
     tau: float
     meta: dict
     encoder: object | None = None  # attached at load; not pickled
+    dense_weight: float = 0.5      # the dense head's share of the blend (1.0: dense only)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -106,20 +107,27 @@ class CascadeClassifier:
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], encoder, weights: Sequence[float] | None = None,
               c_char: float = 8.0, c_dense: float = 10.0, tau: float = 0.5, meta: dict | None = None,
-              dense_rows: Sequence[int] | None = None) -> "CascadeClassifier":
-        """`dense_rows`: which rows train the dense head (default all) — e.g. only chat-style data."""
+              dense_rows: Sequence[int] | None = None, head: str = "logreg",
+              dense_weight: float = 0.5) -> "CascadeClassifier":
+        """`dense_rows`: which rows train the dense head (default all) — e.g. only chat-style data.
+        `head`: "logreg" or "mlp" (nlp/heads.py). `dense_weight`: the dense head's share where blended."""
         from sklearn.linear_model import LogisticRegression
+
+        from nlp.heads import MlpHead
 
         char = TextClassifier.train(texts, labels, weights, c=c_char, meta=meta)
         rows = list(range(len(texts))) if dense_rows is None else list(dense_rows)
         X = encoder.encode([prepare(texts[i]) for i in rows])
         y = [labels[i] for i in rows]
         w = None if weights is None else [weights[i] for i in rows]
-        dense = LogisticRegression(C=c_dense, max_iter=3000, class_weight="balanced", random_state=0)
-        dense.fit(X, y, sample_weight=w)
+        if head == "mlp":
+            dense = MlpHead().fit(X, y, sample_weight=w)
+        else:
+            dense = LogisticRegression(C=c_dense, max_iter=3000, class_weight="balanced", random_state=0)
+            dense.fit(X, y, sample_weight=w)
         if tuple(dense.classes_) != char.labels:
             raise ValueError("dense head and char model disagree on labels")
-        return cls(char, dense, encoder.name, tau, dict(meta or {}), encoder)
+        return cls(char, dense, encoder.name, tau, dict(meta or {}), encoder, dense_weight)
 
     def predict_proba(self, texts: Sequence[str]):
         import numpy as np
@@ -130,7 +138,8 @@ class CascadeClassifier:
         unsure = np.flatnonzero(p.max(axis=1) < self.tau)
         if len(unsure):
             emb = self.encoder.encode([prepare(texts[i]) for i in unsure])
-            p[unsure] = (p[unsure] + self.dense.predict_proba(emb)) / 2
+            a = self.dense_weight
+            p[unsure] = (1 - a) * p[unsure] + a * self.dense.predict_proba(emb)
         return p
 
     def choose_tau(self, texts: Sequence[str], labels: Sequence[str],
@@ -161,7 +170,7 @@ class CascadeClassifier:
         tmp = path.with_suffix(".tmp")
         joblib.dump({"version": ARTEFACT_VERSION, "kind": "cascade", "char_pipeline": self.char.pipeline,
                      "labels": self.labels, "dense": self.dense, "encoder_name": self.encoder_name,
-                     "tau": self.tau, "meta": self.meta}, tmp)
+                     "tau": self.tau, "meta": self.meta, "dense_weight": self.dense_weight}, tmp)
         tmp.replace(path)
         path.with_suffix(".json").write_text(json.dumps(
             {"labels": self.labels, "encoder": self.encoder_name, "tau": self.tau, **self.meta}, ensure_ascii=False, indent=1))
@@ -176,4 +185,5 @@ class CascadeClassifier:
         char = TextClassifier(obj["char_pipeline"], tuple(obj["labels"]), obj["meta"])
         if encoder is not None and encoder.name != obj["encoder_name"]:
             raise ValueError(f"{path}: trained with encoder {obj['encoder_name']!r}, got {encoder.name!r}")
-        return cls(char, obj["dense"], obj["encoder_name"], obj["tau"], obj["meta"], encoder)
+        return cls(char, obj["dense"], obj["encoder_name"], obj["tau"], obj["meta"], encoder,
+                   obj.get("dense_weight", 0.5))

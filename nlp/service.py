@@ -12,7 +12,7 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from nlp.pipeline import AnalyzeItem, Analyzer
 from nlp.sensitive import LexiconSet
@@ -25,6 +25,10 @@ class NlpConfig:
     models_dir: Path
     lexicon_dir: Path
     dense_heads: bool = True  # False: char n-gram models only (≈7x faster on long messages, a little less accurate)
+    # Builds a missing or stale model: `train(task, encoder)` (training.trainers.train_model), and
+    # the fingerprint of the data it trains from. A module-level function, so it pickles to pool workers.
+    train: Callable | None = None
+    data_fingerprint: str | None = None
 
 
 def build_analyzer(cfg: NlpConfig, lexicons: LexiconSet | None = None) -> Analyzer:
@@ -34,8 +38,8 @@ def build_analyzer(cfg: NlpConfig, lexicons: LexiconSet | None = None) -> Analyz
     encoder = UseEncoder(threads=1)
     analyzer = Analyzer(
         lexicons or LexiconSet(cfg.lexicon_dir),
-        load_or_train(cfg.models_dir, "intent", encoder),
-        load_or_train(cfg.models_dir, "sentiment", encoder),
+        load_or_train(cfg.models_dir, "intent", encoder, cfg.train, cfg.data_fingerprint),
+        load_or_train(cfg.models_dir, "sentiment", encoder, cfg.train, cfg.data_fingerprint),
     )
     if not cfg.dense_heads:
         analyzer.intent.tau = analyzer.sentiment.tau = 0.0

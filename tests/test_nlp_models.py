@@ -24,9 +24,11 @@ class CountingEncoder:
 @pytest.fixture(scope="module")
 def models():
     from nlp.models import load_or_train
+    from training.trainers import data_fingerprint, train_model
 
-    enc = UseEncoder()
-    return load_or_train(MODELS_DIR, "intent", enc), load_or_train(MODELS_DIR, "sentiment", enc)
+    enc, fp = UseEncoder(), data_fingerprint()
+    return (load_or_train(MODELS_DIR, "intent", enc, train_model, fp),
+            load_or_train(MODELS_DIR, "sentiment", enc, train_model, fp))
 
 
 def test_each_text_encoded_at_most_once_per_batch(models, tmp_path):
@@ -59,10 +61,16 @@ def test_stale_artefact_is_retrained(tmp_path, monkeypatch):
     from nlp import models as m
 
     trained = []
-    monkeypatch.setattr(m, "TRAINERS", {"intent": lambda enc: trained.append(1) or _Saved()})
     (tmp_path / "intent.joblib").write_bytes(b"not a model")
-    m.load_or_train(tmp_path, "intent", UseEncoder())
-    assert trained == [1]
+    m.load_or_train(tmp_path, "intent", UseEncoder(), lambda task, enc: trained.append(task) or _Saved())
+    assert trained == ["intent"]
+
+
+def test_missing_model_without_a_trainer_is_a_clear_error(tmp_path):
+    from nlp import models as m
+
+    with pytest.raises(FileNotFoundError, match="python -m training build"):
+        m.load_or_train(tmp_path, "intent", UseEncoder())
 
 
 class _Saved:

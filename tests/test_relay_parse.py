@@ -65,3 +65,50 @@ def test_open_command():
     assert cmd.ends_at.hour == 20 and cmd.ends_at.utcoffset() == timedelta(hours=8)
     assert parse_open_command("今天开团吗", datetime.now(timezone.utc), tz) is None
     assert parse_open_command("开团 没有数量", datetime.now(timezone.utc), tz) is None
+
+
+def test_reposted_native_list_credits_each_new_line_to_its_name():
+    """A list the service has not seen before (signed up in WeChat's own relay) is not all the
+    sender's: each line counts for the name on it."""
+    from bot.relay.parse import RelayReader, list_credits
+    from collections import Counter
+
+    text = "#接龙\n草莓团\n1. 张三 2份\n2. 李四 +1\n3. 王五 3份"
+    credits = list_credits(parse(text), Counter(), "王五")
+    assert [(c.action, c.quantity, c.name) for c in credits] == [
+        ("join", 2, "张三"), ("join", 1, "李四"), ("join", 3, "")]
+    reader = RelayReader()
+    reader.read(text, "王五")
+    # The next repost adds one line: only it counts, even though the earlier lines were never credited.
+    got = reader.read(text + "\n4. 赵六 两盒", "赵六")
+    assert (got.action, got.quantity) == ("join", 2)
+
+
+def test_cancel_line_inside_a_native_list():
+    from bot.relay.parse import RelayReader
+
+    reader = RelayReader()
+    reader.read("#接龙\n1. 张三 2份\n2. 李四", "李四")
+    got = reader.read("#接龙\n1. 张三 2份\n2. 李四\n3. 李四 取消", "李四")
+    assert got.action == "cancel"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("现在+1还来得及吗", ("none", 0)),
+    ("+1 什么时候到货", ("join", 1)),
+    ("刚才的+1撤回", ("cancel", 0)),
+    ("不好意思+1发错了", ("cancel", 0)),
+    ("帮我登记两份", ("join", 2)),
+    ("麻烦给我留两包", ("join", 2)),
+    ("我要十二份", ("join", 12)),
+    ("接龙 十份", ("join", 10)),
+])
+def test_quantity_words_polite_forms_questions_retractions(text, expected):
+    got = understand(text)
+    assert (got.action, got.quantity) == expected
+
+
+def parse(text):
+    from bot.relay.parse import parse_native_list
+
+    return parse_native_list(text)[1]

@@ -3,6 +3,7 @@
 build      train the intent and sentiment models into DATA_DIR/models (COPILOT_DATA_DIR, default ./var)
 mine-scripts   propose best-seller replies from stored conversations as draft scripts
 evaluate-retrieval   recall@1/@3 and MRR of dense, lexical and hybrid script retrieval
+evaluate --blind DIR [--families]   aggregate metrics on a blind set (never prints an item)
 evaluate   held-out accuracy, macro-F1 and confusion matrices for both models, SnowNLP's sentiment as a
            baseline, and precision/recall per sensitive category on training/data/sensitive_eval.tsv
 """
@@ -22,19 +23,27 @@ def models_dir(args) -> Path:
 
 def cmd_build(args) -> int:
     from nlp.encoders import UseEncoder
-    from nlp.models import TRAINERS, model_path
+    from nlp.models import model_path
+    from training.trainers import DEFAULT_FAMILY, train_family
 
     d = models_dir(args)
     encoder = UseEncoder()
-    for name, trainer in TRAINERS.items():
+    for name in (args.task,) if args.task else tuple(DEFAULT_FAMILY):
         t0 = time.perf_counter()
-        model = trainer(encoder)
+        model = train_family(name, args.family or DEFAULT_FAMILY[name], encoder)
         model.save(model_path(d, name))
         print(f"{name}: trained on {model.meta['n_train']} examples in {time.perf_counter() - t0:.1f}s -> {model_path(d, name)}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
+    if args.blind:
+        from training.blind import evaluate_blind, render as render_blind
+
+        report = evaluate_blind(Path(args.blind), models_dir(args), families=args.families,
+                                scripts_path=Path(args.scripts) if args.scripts else None)
+        print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render_blind(report))
+        return 0
     from training.evaluate import evaluate_all
 
     report = evaluate_all(models_dir(args))
@@ -88,9 +97,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training")
     p.add_argument("--data-dir")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build")
+    b = sub.add_parser("build")
+    b.add_argument("--task", choices=("intent", "sentiment"))
+    b.add_argument("--family", choices=("char", "dense", "cascade", "mlp"))
     ev = sub.add_parser("evaluate")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--blind", metavar="DIR", help="a blind set: print aggregate metrics and counts only, never items")
+    ev.add_argument("--families", action="store_true", help="with --blind: also train and compare every model family")
+    ev.add_argument("--scripts", help="with --blind: the knowledge base its retrieval queries refer to")
     er = sub.add_parser("evaluate-retrieval")
     er.add_argument("--json", action="store_true")
     er.add_argument("--model", default=os.environ.get("COPILOT_EMBEDDING_MODEL", "use-multilingual"))

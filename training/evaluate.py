@@ -94,18 +94,19 @@ def evaluate_sensitive(checker, path: Path | None = None) -> dict:
 def evaluate_all(models_dir: Path) -> dict:
     from nlp.encoders import UseEncoder
     from nlp.models import INTENT_LABELS, SENTIMENT_LABELS, load_or_train
+    from training.trainers import data_fingerprint, train_model
     from nlp.sensitive import LexiconSet
 
     report: dict = {}
     encoder = UseEncoder()
-    intent = load_or_train(models_dir, "intent", encoder)
+    intent = load_or_train(models_dir, "intent", encoder, train_model, data_fingerprint())
     test = [e for e in intent_examples() if e.split == "test"]
     pred = [lab for lab, _ in intent.predict([e.text for e in test])]
     report["intent"] = classification_report([e.label for e in test], pred, list(INTENT_LABELS))
 
     report["intent_char_only"] = classification_report(
         [e.label for e in test], [lab for lab, _ in intent.char.predict([e.text for e in test])], list(INTENT_LABELS))
-    sentiment = load_or_train(models_dir, "sentiment", encoder)
+    sentiment = load_or_train(models_dir, "sentiment", encoder, train_model, data_fingerprint())
     stest = [e for e in sentiment_chat_examples() if e.split == "test"]
     t0 = time.perf_counter()
     spred = [lab for lab, _ in sentiment.predict([e.text for e in stest])]

@@ -31,6 +31,22 @@ def metrics(ranked: list[list[str]], gold: list[str]) -> dict:
     return {"recall@1": r1, "recall@3": r3, "mrr": mrr, "n": len(gold)}
 
 
+async def knowledge_base_of(scripts: list[dict], encoder_name: str, fn):
+    """Run `fn(kb)` on a throw-away knowledge base (embedded Redis, SQLite) holding `scripts`."""
+    from bot.storage.redis_store import open_redis
+    from bot.storage.sql import open_database
+    from knowledge.base import KnowledgeBase
+    from knowledge.scripts import ScriptInput, ScriptStore
+    from nlp.encoders import make_encoder
+
+    with tempfile.TemporaryDirectory() as d:
+        async with open_redis(None, Path(d)) as redis, open_database(f"sqlite+aiosqlite:///{d}/kb.db") as engine:
+            kb = KnowledgeBase(ScriptStore(engine), redis, make_encoder(encoder_name), Path(d), None)
+            await kb.start()
+            await kb.upsert([ScriptInput(**s) for s in scripts])
+            return await fn(kb)
+
+
 async def _with_kb(encoder_name: str, fn):
     from bot.storage.redis_store import open_redis
     from bot.storage.sql import open_database

@@ -212,6 +212,25 @@ class RelayLedger:
     async def close(self, relay_id: str, now: float) -> dict | None:
         return json.loads(await self._run(self._close, relay_id, [repr(now)])).get("e")
 
+    async def seen_lines(self, relay_id: str):
+        """Every native-list line seen in this relay (cleaned, with the most copies one list had),
+        plus the lines that were credited (those survive a rebuild from SQL)."""
+        from collections import Counter
+
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.relay(relay_id, "seen"))
+            pipe.hgetall(keys.relay(relay_id, "lines"))
+            seen, credited = await pipe.execute()
+        from bot.relay.parse import remember_lines
+
+        out = Counter({k.decode(): int(n) for k, n in seen.items()})
+        remember_lines(out, [l.decode() for l, n in credited.items() for _ in range(int(n))])
+        return out
+
+    async def remember_seen(self, relay_id: str, grown: dict[str, int]) -> None:
+        if grown:
+            await self.redis.hset(keys.relay(relay_id, "seen"), mapping=grown)
+
     async def remembered(self, relay_id: str, msgid: str) -> dict | None:
         raw = await self.redis.hget(keys.relay(relay_id, "msg"), msgid)
         return json.loads(raw) if raw else None

@@ -2,8 +2,9 @@
 
 Forms understood: 接龙, +1/+2, 接龙2份, 我要两份, 报名 x2, 算我一份, 再来一份, 跟团, 2份 (short),
 取消, 不要了, 帮我取消, 取消一份, -1, 减一, and WeChat's native list (`#接龙` + the whole list
-with the sender's line appended), whose new line is found by diffing against the relay's
-canonical lines rather than by trusting its numbering.
+with the sender's line appended). A list is diffed against every line already seen in this
+relay's lists (numbering ignored), and each new line is credited to the name written on it: the
+sender's own line to the sender, a line for a friend to that friend.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from typing import Iterable
 
 CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "二": 2, "贰": 2, "三": 3, "叁": 3, "四": 4, "五": 5, "六": 6,
           "七": 7, "八": 8, "九": 9, "十": 10}
-NUM = r"(\d{1,3}|[一壹两俩二贰三叁四五六七八九十])"
-UNIT = r"(份|个|盒|件|箱|斤|只|套|袋|瓶|组|单)"
+NUM = r"(\d{1,3}|[一壹两俩二贰三叁四五六七八九十]{1,3})"
+UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
+        r"|公斤|kg|斤装)")
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,19 @@ def _clean(text: str) -> str:
 
 
 def _num(tok: str | None, default: int = 1) -> int:
+    """'3' → 3, '两' → 2, '十' → 10, '十二' → 12, '二十' → 20, '二十五' → 25."""
     if not tok:
         return default
     if tok.isdigit():
         return int(tok)
-    return CN_NUM.get(tok, default)
+    if len(tok) == 1:
+        return CN_NUM.get(tok, default)
+    if "十" in tok and tok.count("十") == 1:
+        tens, _, ones = tok.partition("十")
+        t = CN_NUM.get(tens, 0) if tens else 1
+        o = CN_NUM.get(ones, 0) if ones else 0
+        return t * 10 + o if t < 10 and o < 10 else default
+    return default
 
 
 _QUESTION = re.compile(r"(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几)$"
@@ -59,14 +69,17 @@ _CANCEL_QTY = [
     re.compile(r"(取消|退掉|退出|撤回?|不要)" + NUM + UNIT),
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
 ]
-_CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我")
+_CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我"
+                         r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
+                         r"|(点|按|发|打)错了")
 _JOIN_PATTERNS = [
     re.compile(r"^\+" + NUM + UNIT + r"?"),
     re.compile(r"^加" + NUM + r"$"),
     re.compile(r"接龙\+?" + NUM + UNIT),
     re.compile(r"接龙\+" + NUM),
     re.compile(r"[x×*]" + NUM + UNIT + r"?$"),
-    re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加)" + NUM + UNIT),
+    re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
+               r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记)" + NUM + UNIT),
     re.compile(r"^" + NUM + UNIT + r"$"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
 ]
@@ -75,23 +88,25 @@ _JOIN_ANY = re.compile(r"接龙|报名|跟团|\+\d")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
 
 
-def _intent_from_text(t: str) -> RelayIntent:
+def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     if not t:
         return NONE
     for pat in _CANCEL_QTY:
         m = pat.search(t)
         if m:
-            nums = [g for g in m.groups() if g and (g.isdigit() or g in CN_NUM)]
+            nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             return RelayIntent("cancel", _num(nums[0] if nums else None))
     if _CANCEL_ALL.search(t) and not t.endswith(("吗", "么", "?")):
         return RelayIntent("cancel", 0)
     if t.startswith("-") and len(t) <= 3:
         return RelayIntent("cancel", 1)
-    questionish = bool(_QUESTION.search(t)) and not t.startswith("+")
+    # A question is not a sign-up, even with a +1 inside it ("现在+1还来得及吗"); a sign-up that
+    # starts with +N and then asks something ("+1 什么时候到") still is one.
+    questionish = bool(_QUESTION.search(t)) and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
     for pat in _JOIN_PATTERNS:
         m = pat.search(t)
         if m and not questionish:
-            nums = [g for g in m.groups() if g and (g.isdigit() or g in CN_NUM)]
+            nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             q = _num(nums[0] if nums else None)
             return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if questionish:
@@ -118,40 +133,121 @@ def parse_native_list(text: str) -> tuple[str, list[str]] | None:
     return "\n".join(header), lines
 
 
-def new_lines(message_lines: list[str], canonical: Iterable[str]) -> list[str]:
-    """Lines of this message that the relay has not seen (multiset difference; numbering ignored)."""
-    seen = Counter(_clean(l) for l in canonical)
+def new_lines(message_lines: list[str], seen: Iterable[str] | Counter) -> list[str]:
+    """Lines of this message not seen before (multiset difference; numbering ignored)."""
+    left = Counter(seen) if isinstance(seen, Counter) else Counter(_clean(l) for l in seen)
     out = []
     for line in message_lines:
         key = _clean(line)
-        if seen[key] > 0:
-            seen[key] -= 1
+        if left[key] > 0:
+            left[key] -= 1
         else:
             out.append(line)
     return out
 
 
-def line_quantity(line: str) -> int:
+def line_quantity(line: str, name: str = "") -> int:
     t = _clean(line)
+    if name and t.startswith(_clean(name)):
+        t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
     m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t)
     return _num(m.group(1)) if m else 1
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One change a native-list line makes, credited to the name written on it."""
+
+    action: str      # join | cancel
+    quantity: int    # for cancel, 0 means "everything"
+    name: str        # the name on the line; "" when it is the sender's own line
+    line: str
+
+
+_LINE_CANCEL = re.compile(r"取消|不要了|退出|退了|撤销|撤回|^-\d|\s-\d")
+_NAME_TAIL = re.compile(r"([+＋x×*]\d.*|\d{1,3}" + UNIT + r".*|[一壹两俩二贰三叁四五六七八九十]{1,3}" + UNIT + r".*"
+                        r"|(取消|不要了|退出|撤销|撤回).*)$")
+
+
+def line_name(line: str) -> str:
+    """'王五 2份' → '王五', '小李+1' → '小李', '阿花(帮我妈接)3盒' → '阿花'."""
+    t = unicodedata.normalize("NFKC", line).strip()
+    t = re.split(r"\s+", t, maxsplit=1)[0]
+    t = re.sub(r"[(（\[【].*$", "", t)
+    return _NAME_TAIL.sub("", t).strip(" ,，:：-")
+
+
+def same_person(a: str, b: str) -> bool:
+    a, b = _clean(a), _clean(b)
+    if not a or not b:
+        return False
+    return a == b or (min(len(a), len(b)) >= 2 and (a in b or b in a))
+
+
+def list_credits(lines: list[str], seen: Counter, sender_name: str = "") -> list[Credit]:
+    """What a native list changes, against the multiset of lines seen in this relay's lists."""
+    credits = []
+    for line in new_lines(lines, seen):
+        name = line_name(line)
+        own = not name or same_person(name, sender_name)
+        if _LINE_CANCEL.search(line):
+            credits.append(Credit("cancel", 0, "" if own else name, line))
+        else:
+            qty = line_quantity(line, name)
+            if 0 < qty <= 999:
+                credits.append(Credit("join", qty, "" if own else name, line))
+    if not credits and sender_name:
+        # Nothing new and the sender's own line is gone: they removed themselves.
+        had = any(same_person(line_name(k), sender_name) for k, c in seen.items() if c > 0)
+        kept = any(same_person(line_name(l), sender_name) for l in lines)
+        if had and not kept:
+            credits.append(Credit("cancel", 0, "", ""))
+    return credits
+
+
+def summarise(credits: list[Credit]) -> RelayIntent:
+    """One answer for a whole message: the units it adds, else a cancellation, else nothing."""
+    joins = [c for c in credits if c.action == "join"]
+    if joins:
+        return RelayIntent("join", sum(c.quantity for c in joins), "\n".join(c.line for c in joins))
+    if any(c.action == "cancel" for c in credits):
+        return RelayIntent("cancel", 0)
+    return NONE
+
+
+def remember_lines(seen: Counter, lines: Iterable[str]) -> dict[str, int]:
+    """Fold a list's lines into `seen` (keeping, per line, the most copies any list had);
+    returns the keys whose count grew."""
+    grown = {}
+    for key, n in Counter(_clean(l) for l in lines).items():
+        if n > seen[key]:
+            seen[key] = n
+            grown[key] = n
+    return grown
 
 
 def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str = "") -> RelayIntent:
     native = parse_native_list(text)
     if native is None:
-        return _intent_from_text(_clean(text))
-    _header, lines = native
-    canonical = list(canonical_lines)
-    added = new_lines(lines, canonical)
-    if added:
-        # The sender appended their line (or lines: take them all as one sign-up of their sum).
-        qty = sum(line_quantity(l) for l in added)
-        return RelayIntent("join", max(1, qty), "\n".join(added))
-    if sender_name:
-        # No new line and the sender's own line is gone: they removed themselves.
-        had = [l for l in canonical if _clean(sender_name) and _clean(sender_name) in _clean(l)]
-        kept = [l for l in lines if _clean(sender_name) and _clean(sender_name) in _clean(l)]
-        if had and not kept:
-            return RelayIntent("cancel", 0)
-    return NONE
+        return _intent_from_text(_clean(text), _spaced(text))
+    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name))
+
+
+def _spaced(text: str) -> str:
+    """The cleaned text with whitespace kept as a separator (for telling '+1 几点到' from '怎么+1')."""
+    return re.sub(r"\s+", "，", _t2s().convert(unicodedata.normalize("NFKC", text)).lower().strip())
+
+
+class RelayReader:
+    """Reads one relay's group messages in order, remembering every list line it has seen."""
+
+    def __init__(self) -> None:
+        self.seen: Counter = Counter()
+
+    def read(self, text: str, sender_name: str = "") -> RelayIntent:
+        native = parse_native_list(text)
+        if native is None:
+            return understand(text)
+        credits = list_credits(native[1], self.seen, sender_name)
+        remember_lines(self.seen, native[1])
+        return summarise(credits)

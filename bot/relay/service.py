@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import keys
 from bot.relay.ledger import RelayLedger, RelayMissing
-from bot.relay.parse import understand
+from bot.relay.parse import list_credits, parse_native_list, remember_lines, understand
 from bot.storage.sql import insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
@@ -220,15 +220,35 @@ class RelayService:
             return row
 
     async def _apply(self, relay_id: str, sender_id: str, sender_name: str, text: str, msgid: str) -> dict:
-        lines: list[str] = []
-        if text.lstrip().startswith(("#接龙", "＃接龙")):
-            lines = (await self.ledger.snapshot(relay_id)).lines
-        intent = understand(text, lines, sender_name)
+        native = parse_native_list(text)
+        if native is not None:
+            return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid)
+        intent = understand(text)
+        return await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
+
+    async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str) -> dict:
+        """A re-posted native list: each new line is credited to the name on it (a friend's line
+        to a stand-in id `name:<name>`, so it counts against stock and its own limit, not the sender's)."""
+        seen = await self.ledger.seen_lines(relay_id)
+        credits = list_credits(lines, seen, sender_name)
+        await self.ledger.remember_seen(relay_id, remember_lines(seen, lines))
+        answers = []
+        for i, c in enumerate(credits):
+            sid, name = (sender_id, sender_name) if not c.name else (f"name:{c.name}", c.name)
+            cid = msgid if i == 0 or not msgid else f"{msgid}#{i}"
+            answers.append((c.name, await self._apply_one(relay_id, sid, name, c.action, c.quantity, cid, c.line)))
+        if not answers:
+            return await self._apply_one(relay_id, sender_id, sender_name, "none", 0, msgid, "")
+        # The sender is told about their own line when the list had one, else about the first.
+        return next((a for n, a in answers if not n), answers[0][1])
+
+    async def _apply_one(self, relay_id: str, sender_id: str, sender_name: str, action: str, quantity: int,
+                         msgid: str, line: str) -> dict:
         now = self.clock()
-        if intent.action == "join":
-            resp, event = await self.ledger.join(relay_id, sender_id, sender_name, intent.quantity, msgid, now, intent.line)
-        elif intent.action == "cancel":
-            resp, event = await self.ledger.cancel(relay_id, sender_id, sender_name, intent.quantity, msgid, now)
+        if action == "join":
+            resp, event = await self.ledger.join(relay_id, sender_id, sender_name, quantity, msgid, now, line)
+        elif action == "cancel":
+            resp, event = await self.ledger.cancel(relay_id, sender_id, sender_name, quantity, msgid, now)
         else:
             if msgid:
                 prev = await self.ledger.remembered(relay_id, msgid)

