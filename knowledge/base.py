@@ -17,11 +17,13 @@ import redis.asyncio as aioredis
 
 from knowledge.index import VectorIndex
 from knowledge.lexical import BM25Index
-from knowledge.scripts import Script, ScriptInput, ScriptStore, vector_id_for
+from knowledge.scripts import MAX_ALTERNATIVES, Script, ScriptInput, ScriptStore, script_views, vector_id_for
 
 log = logging.getLogger(__name__)
 
 CHANGES_KEY = "copilot:kb:changes"
+MAX_VIEWS = 3 + MAX_ALTERNATIVES  # question, question+scenario+reply, reply, alternatives
+VIEWS_PER_CANDIDATE = 4  # search this many views per wanted script (several views of one script rank close)
 CHANGES_MAXLEN = 100_000
 
 
@@ -81,11 +83,21 @@ class KnowledgeBase:
     async def encode(self, texts: Sequence[str]) -> np.ndarray:
         return await self._run(self.encoder.encode, list(texts))
 
+    async def encode_views(self, items: Sequence[Script | ScriptInput]) -> list[np.ndarray]:
+        """One stacked (views × dim) matrix per script, from one batched encoding."""
+        views = [script_views(it.question, it.scenario, it.reply, it.alternatives) for it in items]
+        flat = await self.encode([v for vs in views for v in vs])
+        out, i = [], 0
+        for vs in views:
+            out.append(flat[i:i + len(vs)])
+            i += len(vs)
+        return out
+
     @staticmethod
     def content_checksum(items: Sequence[Script]) -> str:
-        h = hashlib.sha256()
+        h = hashlib.sha256(b"views-v1")  # an index saved before multi-view is never reused
         for s in sorted(items, key=lambda s: s.vector_id):
-            h.update(f"{s.vector_id}:{s.updated_at.timestamp() if s.updated_at else 0}\n".encode())
+            h.update(f"{s.vector_id}:{s.updated_at.timestamp() if s.updated_at else 0}:{len(s.views())}\n".encode())
         return h.hexdigest()[:16]
 
     async def start(self) -> None:
@@ -97,22 +109,23 @@ class KnowledgeBase:
         """Load everything from SQL; use the saved FAISS index when it matches, else rebuild it
         (re-encoding scripts that have no vector for the configured model)."""
         items = await self.store.all()
-        vectors = await self.store.vectors(self.encoder.name)
-        missing = [s for s in items if s.id not in vectors]
+        vectors = self._views_of(await self.store.vectors(self.encoder.name))
+        # No vector for this model, or vectors of other views (a store from before multi-view).
+        missing = [s for s in items if s.id not in vectors or len(vectors[s.id]) != len(s.views())]
         if missing:
-            log.info("encoding scripts without a vector for this model", extra={"count": len(missing),
-                                                                               "model": self.encoder.name})
-            enc = await self.encode([s.question for s in missing])
+            log.info("encoding scripts without vectors for this model", extra={"count": len(missing),
+                                                                              "model": self.encoder.name})
+            enc = await self.encode_views(missing)
             await self.store.upsert_many([_as_input(s) for s in missing], enc, self.encoder.name)
             items = await self.store.all()
-            vectors = await self.store.vectors(self.encoder.name)
+            vectors = self._views_of(await self.store.vectors(self.encoder.name))
         checksum = self.content_checksum(items)
         index = await self._run(VectorIndex.load, self.dir, self.encoder.name, self.encoder.dim, checksum)
         if index is None:
             index = VectorIndex(self.encoder.dim, self.encoder.name)
             if items:
-                ids = np.array([s.vector_id for s in items], dtype=np.int64)
-                mat = np.stack([vectors[s.id] for s in items])
+                ids = np.concatenate([view_ids(s.vector_id, len(vectors[s.id])) for s in items])
+                mat = np.concatenate([vectors[s.id] for s in items])
                 await self._run(index.build, ids, mat)
             await self._run(index.save, self.dir, checksum)
             log.info("knowledge index rebuilt", extra={"scripts": len(items), "kind": index.kind})
@@ -121,6 +134,7 @@ class KnowledgeBase:
             lexical.add(s.vector_id, s.index_text())
         self.index, self.lexical = index, lexical
         self.by_vid = {s.vector_id: s for s in items}
+        self.by_view = {int(v): s.vector_id for s in items for v in view_ids(s.vector_id, len(vectors[s.id]))}
 
     # --- keeping processes in step ---------------------------------------------------------
     async def _publish(self, op: str, ids: Sequence[str]) -> None:
@@ -149,23 +163,36 @@ class KnowledgeBase:
                     else:
                         deletes.difference_update(ids)
                 fresh = await self.store.get_many(sorted(upserts))
-                vecs = await self.store.vectors(self.encoder.name, [s.id for s in fresh])
+                vecs = self._views_of(await self.store.vectors(self.encoder.name, [s.id for s in fresh]))
                 self._apply([s for s in fresh if s.id in vecs], vecs, sorted(deletes))
             self._last_change = entries[-1][0].decode()
+
+    def _views_of(self, flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {sid: v.reshape(-1, self.encoder.dim) for sid, v in flat.items()}
+
+    def _drop_views(self, vid: int) -> None:
+        old = [v for v in view_ids(vid, MAX_VIEWS) if int(v) in self.by_view]
+        if old:
+            self.index.remove(np.array(old, dtype=np.int64))
+            for v in old:
+                del self.by_view[int(v)]
 
     def _apply(self, scripts_: Sequence[Script], vectors: dict[str, np.ndarray], deleted: Sequence[str]) -> None:
         for sid in deleted:
             vid = vector_id_for(sid)
             if vid in self.by_vid:
-                self.index.remove(np.array([vid]))
+                self._drop_views(vid)
                 self.lexical.remove(vid)
                 del self.by_vid[vid]
         if scripts_:
-            self.index.upsert(np.array([s.vector_id for s in scripts_], dtype=np.int64),
-                              np.stack([vectors[s.id] for s in scripts_]))
+            for s in scripts_:
+                self._drop_views(s.vector_id)  # an edit may have fewer views than before
+            ids = np.concatenate([view_ids(s.vector_id, len(vectors[s.id])) for s in scripts_])
+            self.index.upsert(ids, np.concatenate([vectors[s.id] for s in scripts_]))
             for s in scripts_:
                 self.lexical.add(s.vector_id, s.index_text())
                 self.by_vid[s.vector_id] = s
+                self.by_view.update({int(v): s.vector_id for v in view_ids(s.vector_id, len(vectors[s.id]))})
         self._schedule_save()
 
     def _schedule_save(self, delay: float = 2.0) -> None:
@@ -193,7 +220,7 @@ class KnowledgeBase:
         """Store, index and announce; searchable here when this returns, elsewhere on their next sync."""
         if not items:
             return [], 0
-        vectors = await self.encode([it.question for it in items])
+        vectors = await self.encode_views(items)
         stored, created, ids = await self.store.upsert_many(items, vectors, self.encoder.name)
         vecs: dict[str, np.ndarray] = {}
         for sid, v in zip(ids, vectors):
@@ -215,7 +242,7 @@ class KnowledgeBase:
         """Re-encode every script with the configured model and rebuild the index."""
         items = await self.store.all()
         if items:
-            vectors = await self.encode([s.question for s in items])
+            vectors = await self.encode_views(items)
             await self.store.upsert_many([_as_input(s) for s in items], vectors, self.encoder.name)
         async with self._lock:
             await self.reload()
@@ -247,7 +274,13 @@ class KnowledgeBase:
               mode: str) -> list[Suggestion]:
         f = self.fusion
         n = f.candidates if not tags else max(f.candidates, 200)
-        dense = dict(self.index.search(query, n)) if query is not None else {}
+        dense: dict[int, float] = {}
+        if query is not None:
+            # Views are searched; a script scores by its best view.
+            for view, score in self.index.search(query, n * VIEWS_PER_CANDIDATE):
+                vid = self.by_view.get(int(view))
+                if vid is not None and score > dense.get(vid, -1.0):
+                    dense[vid] = score
         lexical = dict(self.lexical.search(text, n)) if mode != "dense" else {}
         best_lex = max(lexical.values(), default=0.0) or 1.0
         out: list[Suggestion] = []
@@ -279,9 +312,15 @@ class KnowledgeBase:
         return result
 
 
+def view_ids(vector_id: int, n: int) -> np.ndarray:
+    """FAISS ids of a script's first `n` views: its id's low 56 bits, then the view number."""
+    base = (vector_id & ((1 << 56) - 1)) << 6
+    return np.arange(base, base + n, dtype=np.int64)
+
+
 def _as_input(s: Script) -> ScriptInput:
     return ScriptInput(id=s.id, question=s.question, reply=s.reply, scenario=s.scenario, tags=s.tags,
-                       source=s.source, status=s.status)
+                       source=s.source, status=s.status, alternatives=s.alternatives)
 
 
 def _id_lt(a: str, b: str) -> bool:

@@ -16,6 +16,9 @@ from bot.storage.sql import script_vectors, scripts
 ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
 
 
+MAX_ALTERNATIVES = 20
+
+
 class ScriptInput(BaseModel):
     """One script as clients send it (API body, JSON Lines or CSV row)."""
 
@@ -27,6 +30,26 @@ class ScriptInput(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=20)
     source: str = Field(default="", max_length=200)
     status: Literal["draft", "approved"] = "approved"
+    # Other ways customers ask the same thing (trainer-written or approved from staff picks).
+    alternatives: list[str] = Field(default_factory=list, max_length=MAX_ALTERNATIVES)
+
+    @field_validator("alternatives", mode="before")
+    @classmethod
+    def _alternatives(cls, v):
+        if v is None or v == "":
+            return []
+        if isinstance(v, str):  # CSV: "能便宜点吗|有折扣吗"
+            v = v.split("|")
+        if not isinstance(v, list) or not all(isinstance(a, str) for a in v):
+            raise ValueError("alternatives must be a list of strings")
+        out = []
+        for a in v:
+            a = a.strip()
+            if not a or len(a) > 300:
+                raise ValueError("each alternative must be 1..300 characters")
+            if a not in out:
+                out.append(a)
+        return out
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -62,18 +85,30 @@ class Script:
     stats: dict = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    alternatives: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
             "id": self.id, "question": self.question, "reply": self.reply, "scenario": self.scenario,
-            "tags": list(self.tags), "source": self.source, "status": self.status, "stats": dict(self.stats),
+            "tags": list(self.tags), "alternatives": list(self.alternatives), "source": self.source,
+            "status": self.status, "stats": dict(self.stats),
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }
 
     def index_text(self) -> str:
-        """What lexical search sees: the question first, then scenario and tags."""
-        return " ".join([self.question, self.scenario, " ".join(self.tags)])
+        """What lexical search sees: the question first, then scenario, alternatives and tags."""
+        return " ".join([self.question, self.scenario, *self.alternatives, " ".join(self.tags)])
+
+    def views(self) -> list[str]:
+        return script_views(self.question, self.scenario, self.reply, self.alternatives)
+
+
+def script_views(question: str, scenario: str, reply: str, alternatives: Sequence[str]) -> list[str]:
+    """The texts a script is found by, each embedded on its own; a query matches a script by its
+    best view. Customers phrase a need the way the question, the scenario or the reply does."""
+    whole = " ".join(p for p in (question, scenario, reply) if p)
+    return [question, whole, reply, *alternatives]
 
 
 def vector_id_for(script_id: str) -> int:
@@ -91,17 +126,19 @@ def empty_stats() -> dict:
 
 def _row_to_script(r) -> Script:
     return Script(r["id"], int(r["vector_id"]), r["question"], r["reply"], r["scenario"], list(r["tags"] or []),
-                  r["source"], r["status"], dict(r["stats"] or {}), r["created_at"], r["updated_at"])
+                  r["source"], r["status"], dict(r["stats"] or {}), r["created_at"], r["updated_at"],
+                  list(r.get("alternatives") or []))
 
 
 class ScriptStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def upsert_many(self, items: Sequence[ScriptInput], vectors: np.ndarray,
+    async def upsert_many(self, items: Sequence[ScriptInput], vectors: Sequence[np.ndarray],
                           model: str) -> tuple[list[Script], int, list[str]]:
-        """Insert or update by id. Returns the stored scripts (one per distinct id; the first of
-        repeated ids wins), how many were new, and the id of each item in order."""
+        """Insert or update by id; `vectors[i]` is item i's stacked view embeddings. Returns the
+        stored scripts (one per distinct id; the first of repeated ids wins), how many were new,
+        and the id of each item in order."""
         now = datetime.now(timezone.utc)
         ids = [it.id or new_script_id(it.question, it.reply) for it in items]
         created = 0
@@ -114,19 +151,21 @@ class ScriptStore:
             inserts, out = [], []
             for sid, it in zip(ids, items):
                 values = {"question": it.question, "reply": it.reply, "scenario": it.scenario, "tags": it.tags,
-                          "source": it.source, "status": it.status, "updated_at": now}
+                          "source": it.source, "status": it.status, "updated_at": now,
+                          "alternatives": it.alternatives}
                 if sid in existing:
                     await conn.execute(scripts.update().where(scripts.c.id == sid).values(**values))
                     prev = existing[sid]
                     out.append(Script(sid, vector_id_for(sid), it.question, it.reply, it.scenario, it.tags, it.source,
-                                      it.status, dict(prev["stats"] or {}), prev["created_at"], now))
+                                      it.status, dict(prev["stats"] or {}), prev["created_at"], now,
+                                      list(it.alternatives)))
                 elif sid in {i["id"] for i in inserts}:
                     continue  # the same id twice in one batch: the first wins
                 else:
                     inserts.append({"id": sid, "vector_id": vector_id_for(sid), "stats": empty_stats(),
                                     "created_at": now, **values})
                     out.append(Script(sid, vector_id_for(sid), it.question, it.reply, it.scenario, it.tags, it.source,
-                                      it.status, empty_stats(), now, now))
+                                      it.status, empty_stats(), now, now, list(it.alternatives)))
             if inserts:
                 await conn.execute(scripts.insert(), inserts)
                 created = len(inserts)

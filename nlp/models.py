@@ -25,14 +25,22 @@ def model_path(models_dir: Path, name: str) -> Path:
     return models_dir / f"{name}.joblib"
 
 
+def _loader(name: str):
+    if name == "sensitive":
+        from nlp.sensitive_model import SensitiveModel
+
+        return SensitiveModel.load
+    return CascadeClassifier.load
+
+
 def load_or_train(models_dir: Path, name: str, encoder, train: Trainer | None = None,
-                  fingerprint: str | None = None) -> CascadeClassifier:
+                  fingerprint: str | None = None):
     """The stored model; retrained with `train` when missing, unreadable or (given `fingerprint`)
     trained from other data. Without `train` a missing model is an error."""
     path = model_path(models_dir, name)
     if path.is_file():
         try:
-            model = CascadeClassifier.load(path, encoder)
+            model = _loader(name)(path, encoder)
             if fingerprint is None or model.meta.get("data") == fingerprint:
                 return model
             log.info("training data changed; retraining", extra={"model": name})

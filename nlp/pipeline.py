@@ -33,10 +33,12 @@ def is_flagged(role: str, hits: list[dict], intent: str, sentiment: str) -> bool
 
 
 class Analyzer:
-    def __init__(self, lexicons: LexiconSet, intent: TextClassifier, sentiment: TextClassifier) -> None:
+    def __init__(self, lexicons: LexiconSet, intent: TextClassifier, sentiment: TextClassifier,
+                 sensitive=None) -> None:
         self.lexicons = lexicons
         self.intent = intent
         self.sentiment = sentiment
+        self.sensitive = sensitive  # nlp.sensitive_model.SensitiveModel, or None for the lexicon alone
 
     def _classify(self, texts: list[str]):
         """Both models, sharing one encoding per text when both are unsure about it."""
@@ -58,9 +60,15 @@ class Analyzer:
         checker = self.lexicons.checker()
         texts = [i.text for i in items]
         intents, sentiments = self._classify(texts)
+        normalized = [normalize(t) for t in texts]
+        learned = self.sensitive.hits(list(zip(normalized, (i.role for i in items)))) if self.sensitive else \
+            [[] for _ in items]
         out = []
-        for item, (ilabel, iscore), (slabel, sscore) in zip(items, intents, sentiments):
-            hits = [h.to_json() for h in checker.check(item.text, item.role, normalize(item.text))]
+        for item, n, extra, (ilabel, iscore), (slabel, sscore) in zip(items, normalized, learned, intents, sentiments):
+            hits = [h.to_json() for h in checker.check(item.text, item.role, n)]
+            # The model speaks only for categories the lexicon did not find (its hits are exact).
+            found = {h["category"] for h in hits}
+            hits += [h for h in extra if h["category"] not in found]
             out.append({
                 "intent": {"label": ilabel, "score": round(iscore, 4)},
                 "sentiment": {"label": slabel, "score": round(sscore, 4)},

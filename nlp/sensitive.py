@@ -6,17 +6,22 @@ Hits are reported with offsets into the ORIGINAL text (SPEC §3.1).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
 import ahocorasick
 
-from nlp.normalize import Normalized, normalize
+from nlp.context import HitContext
+from nlp.normalize import Normalized, has_emoji_chars, normalize
+
+log = logging.getLogger(__name__)
 
 CATEGORIES = ("abuse", "diversion", "ad_law", "privacy")
 SEVERITIES = ("high", "medium", "low")
@@ -63,8 +68,18 @@ def read_variants(path: Path) -> dict[str, list[str]]:
     return out
 
 
+MAX_FORMS = 256  # spellings one lexicon line may expand to ({微信} has 19; two groups 19 x 6)
+
+
 def expand(term: str, variants: dict[str, list[str]]) -> list[str]:
+    """Every spelling of a term with {groups}; refused (before any expansion) past MAX_FORMS."""
     parts = re.split(r"(\{[^}]+\})", term)
+    forms = 1
+    for p in parts:
+        if p.startswith("{") and p.endswith("}"):
+            forms *= max(1, len(variants.get(p[1:-1], ())))
+            if forms > MAX_FORMS:
+                raise LexiconError(f"{term!r} expands to more than {MAX_FORMS} spellings; use fewer variant groups")
     choices = []
     for p in parts:
         if p.startswith("{") and p.endswith("}"):
@@ -109,16 +124,25 @@ def load_terms(dirs: Iterable[Path]) -> tuple[list[Term], list[str]]:
             if name == "allow":
                 for l in lines:
                     if l.strip() and not l.startswith("#"):
-                        allow += [normalize(form).text for form in expand(l.strip(), variants)]
+                        try:
+                            allow += [normalize(form).text for form in expand(l.strip(), variants)]
+                        except LexiconError as exc:
+                            log.warning("allow-list line skipped", extra={"file": str(path), "error": str(exc)})
                 continue
             if not _CATEGORY_NAME.match(name):
                 continue
-            for line in lines:
-                parsed = parse_lexicon_line(line, name)
-                if parsed is None:
+            for n, line in enumerate(lines, 1):
+                try:
+                    parsed = parse_lexicon_line(line, name)
+                    if parsed is None:
+                        continue
+                    term, severity, roles = parsed
+                    forms = expand(term, variants)
+                except LexiconError as exc:
+                    # A bad stored line is skipped, never a reason for the service not to start.
+                    log.warning("lexicon line skipped", extra={"file": str(path), "line": n, "error": str(exc)})
                     continue
-                term, severity, roles = parsed
-                for form in expand(term, variants):
+                for form in forms:
                     norm = normalize(form).text
                     if norm:
                         terms.append(Term(norm, name, severity, roles, f"lexicon:{name}:{term}"))
@@ -148,21 +172,63 @@ def unicodedata_strip_tones(s: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c)).replace("ü", "v")
 
 
-def pinyin_key(text: str) -> tuple[str, list[int]]:
-    """'加我薇信' → '|jia|wo|wei|xin|' and, per syllable, the index of its character."""
-    table = _pinyin_table()
-    out, idx = ["|"], []
-    for i, ch in enumerate(text):
-        syl = table.get(ch)
-        if syl is None:
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    return frozenset(_pinyin_table().values())
+
+
+_LATIN_RUN = re.compile(r"[a-z]{4,}")
+
+
+def segment_pinyin(run: str) -> list[tuple[int, int]] | None:
+    """'weixin' → [(0, 3), (3, 6)]: the run as whole pinyin syllables (fewest syllables), or None."""
+    syl = _syllables()
+    best: list[list[tuple[int, int]] | None] = [None] * (len(run) + 1)
+    best[0] = []
+    for i in range(len(run)):
+        if best[i] is None:
             continue
-        out.append(syl + "|")
-        idx.append(i)
-    return "".join(out), idx
+        for j in range(min(len(run), i + 6), i, -1):
+            if run[i:j] in syl and (best[j] is None or len(best[i]) + 1 < len(best[j])):
+                best[j] = best[i] + [(i, j)]
+    return best[len(run)]
+
+
+def pinyin_key(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """'加我薇信' → '|jia|wo|wei|xin|' and, per syllable, its span in `text`. Romanised runs count
+    too ('加我weixin' reads the same); characters without a reading break adjacency."""
+    table = _pinyin_table()
+    out, spans = ["|"], []
+    latin = {m.start(): m for m in _LATIN_RUN.finditer(text)} if any("a" <= c <= "z" for c in text) else {}
+    i = 0
+    while i < len(text):
+        m = latin.get(i)
+        if m is not None:
+            seg = segment_pinyin(m.group())
+            if seg:
+                for a, b in seg:
+                    out.append(m.group()[a:b] + "|")
+                    spans.append((i + a, i + b))
+            i = m.end()
+            continue
+        syl = table.get(text[i])
+        if syl is not None:
+            out.append(syl + "|")
+            spans.append((i, i + 1))
+        i += 1
+    return "".join(out), spans
 
 
 # --- detectors for personal data ---------------------------------------------------------------
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)(?:86)?(1[3-9]\d{9})(?!\d)")
+_TW_MOBILE = re.compile(r"(?<!\d)09\d{8}(?!\d)")
+_HK_PHONE = re.compile(r"(?<!\d)[569]\d{7}(?!\d)")
+_PHONE_CONTEXT = re.compile(r"电话|手机|号码|联系|call|whatsapp|wa|打我|致电|电联")
+_TW_ID = re.compile(r"(?<![a-z\d])[a-z][12]\d{8}(?!\d)")
+_HK_ID = re.compile(r"(?<![a-z\d])[a-z]{1,2}\d{6}[\da](?![\d])")
+_PASSPORT = re.compile(r"(?<![a-z\d])[eg]\d{8}(?!\d)")
+_STREET = re.compile(r"[\u4e00-\u9fff]{2,12}(路|街|大道|巷|弄|道)\d{1,5}号")
+_BUILDING = re.compile(r"\d{1,3}(栋|幢|号楼|楼|座|单元|门|期|舍)|[a-z]座|\d{3,5}(室|房)?$|\d{3,5}(室|房)")
 _ID18 = re.compile(r"(?<!\d)\d{17}[\dx](?!\d)")
 _CARD = re.compile(r"(?<!\d)\d{16,19}(?!\d)")
 _ADDRESS = re.compile(r"[\u4e00-\u9fff]{1,12}(路|街|大道|巷|弄|村)\d{1,5}号[\u4e00-\u9fffa-z\d]{0,16}?\d{1,4}(室|房|号房)"
@@ -173,7 +239,7 @@ _WECHAT_ID = re.compile(r"(微信|威信|薇信|vx|wx|v信|v)(号|是|id)?([a-z]
 _QQ_NUMBER = re.compile(r"(qq|扣扣|扣|企鹅|q)(号|是)?[1-9]\d{4,10}(?!\d)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10x98765432"
-_ID_CONTEXT = re.compile(r"身份证|证件|身份号")
+_ID_CONTEXT = re.compile(r"身份证|证件|身份号|身分证|护照|通行证|居留")
 _CARD_CONTEXT = re.compile(r"卡|银行|账号|帐号|储蓄|信用")
 
 
@@ -204,21 +270,54 @@ def detect_personal(norm: str) -> list[tuple[int, int, str, str]]:
             # A mistyped ID is still personal data when the customer says it is one.
             found.append((m.start(), m.end(), "medium", "detector:id_card_context"))
     for m in _MOBILE.finditer(norm):
+        found.append((m.start(1), m.end(1), "high", "detector:mobile"))
+    for m in _TW_MOBILE.finditer(norm):
         found.append((m.start(), m.end(), "high", "detector:mobile"))
+    for m in _HK_PHONE.finditer(norm):
+        if _PHONE_CONTEXT.search(norm[max(0, m.start() - 8): m.start()]):
+            found.append((m.start(), m.end(), "medium", "detector:phone_context"))
+    for pat in (_TW_ID, _HK_ID, _PASSPORT):
+        for m in pat.finditer(norm):
+            if _ID_CONTEXT.search(norm[max(0, m.start() - 10): m.start()]) or pat is _TW_ID:
+                found.append((m.start(), m.end(), "medium", "detector:id_document"))
     for m in _CARD.finditer(norm):
         s = m.group()
         if any(a <= m.start() < b for a, b, *_ in found):
             continue
-        context = norm[max(0, m.start() - 12): m.start()]
+        context = norm[max(0, m.start() - 12): m.start()] + norm[m.end(): m.end() + 6]
         if luhn_ok(s) and (s.startswith("62") or _CARD_CONTEXT.search(context)):
             found.append((m.start(), m.end(), "high", "detector:bank_card"))
+        elif _CARD_CONTEXT.search(context) or s.startswith(("62", "4", "5")):
+            # A card number with a slip (or made up) is still a card number when it is called one.
+            found.append((m.start(), m.end(), "medium", "detector:bank_card_context"))
     for m in _ADDRESS.finditer(norm):
         found.append((m.start(), m.end(), "medium", "detector:address"))
+    for m in _STREET.finditer(norm):
+        # A street number followed by a building or room is somebody's address (a shop's address
+        # alone, 中山路88号, is not reported).
+        tail = norm[m.end(): m.end() + 24]
+        b = _BUILDING.search(tail)
+        if b and not any(a <= m.start() < z for a, z, *_ in found):
+            found.append((m.start(), m.end() + b.end(), "medium", "detector:address"))
     return found
 
 
-def detect_handles(norm: str) -> list[tuple[int, int, str, str]]:
-    found = [(m.start(), m.end(), "high", "detector:wechat_id") for m in _WECHAT_ID.finditer(norm)]
+_HANDLE_SEPARATOR = re.compile(r"[\s:：\-_=＝]|号|是")
+
+
+def detect_handles(norm: str, n: Normalized | None = None) -> list[tuple[int, int, str, str]]:
+    found = []
+    for m in _WECHAT_ID.finditer(norm):
+        prefix, handle = m.group(1), m.group(3)
+        if prefix.isascii():
+            # A bare v/vx/wx is a handle only as a label: not inside a Latin word (vista sp1,
+            # movie2020), the handle carrying a digit or written after a separator (V:abc_123).
+            if m.start() > 0 and norm[m.start() - 1].isascii() and norm[m.start() - 1].isalpha():
+                continue
+            between = n.original[n.span(m.start(1), m.end(1))[1]:n.span(m.start(3), m.start(3) + 1)[0]] if n else ":"
+            if not handle.isdigit() and not (_HANDLE_SEPARATOR.search(between) or m.group(2)):
+                continue
+        found.append((m.start(), m.end(), "high", "detector:wechat_id"))
     found += [(m.start(), m.end(), "high", "detector:qq_number") for m in _QQ_NUMBER.finditer(norm)]
     return found
 
@@ -236,6 +335,7 @@ class SensitiveChecker:
         for text, ts in grouped.items():
             self._auto.add_word(text, (len(text), tuple(ts)))
         self._auto.make_automaton() if grouped else None
+        self._terms_by_text = {text: {t.category for t in ts} for text, ts in grouped.items()}
         self._has_terms = bool(grouped)
         # Homophone automaton: pinyin of CJK terms of ≥ 2 characters for abuse and diversion, and of
         # ≥ 3 characters for ad_law (its 2-character words are common words whose homophones abound).
@@ -245,8 +345,8 @@ class SensitiveChecker:
             min_len = 3 if t.category == "ad_law" else 2
             if t.category in ("diversion", "abuse", "ad_law") and len(t.text) >= min_len \
                     and all("\u4e00" <= c <= "\u9fff" for c in t.text):
-                key, idx = pinyin_key(t.text)
-                if len(idx) == len(t.text):
+                key, spans = pinyin_key(t.text)
+                if len(spans) == len(t.text):
                     py_grouped.setdefault(key, []).append(t)
         for key, ts in py_grouped.items():
             self._py.add_word(key, (key.count("|") - 1, tuple(ts)))
@@ -267,7 +367,13 @@ class SensitiveChecker:
         return [(end - n + 1, end + 1) for end, n in self._allow.iter(norm)]
 
     def check(self, text: str, role: str = "customer", normalized: Normalized | None = None) -> list[Hit]:
-        n = normalized or normalize(text)
+        hits = self._hits(text, role, normalized or normalize(text))
+        if has_emoji_chars(text):
+            # Emoji read as the characters they stand for (威❤ → 威心 → wei xin): a second pass.
+            hits += self._hits(text, role, normalize(text, emoji_as_chars=True))
+        return _merge_overlaps(hits, text)
+
+    def _hits(self, text: str, role: str, n: Normalized) -> list[Hit]:
         norm = n.text
         if not norm:
             return []
@@ -288,8 +394,8 @@ class SensitiveChecker:
                     if applies(t):
                         add(end - length + 1, end + 1, t.category, t.severity, t.rule)
         if self._has_py:
-            key, idx = pinyin_key(norm)
-            if len(idx) >= 2:
+            key, spans = pinyin_key(norm)
+            if len(spans) >= 2:
                 # position of each '|' → syllable number
                 bars = [i for i, c in enumerate(key) if c == "|"]
                 bar_no = {pos: k for k, pos in enumerate(bars)}
@@ -298,25 +404,28 @@ class SensitiveChecker:
                     if last is None:
                         continue
                     first = last - syllables
-                    s, e = idx[first], idx[last - 1] + 1
-                    if e - s != syllables:
-                        continue  # syllables not adjacent characters in the normalised text
+                    if any(spans[k][1] != spans[k + 1][0] for k in range(first, last - 1)):
+                        continue  # syllables not adjacent in the normalised text
+                    s, e = spans[first][0], spans[last - 1][1]
                     for t in ts:
                         if applies(t):
                             add(s, e, t.category, t.severity, t.rule + ":homophone")
         for s, e, sev, rule in detect_personal(norm):
             add(s, e, "privacy", sev, rule)
-        for s, e, sev, rule in detect_handles(norm):
+        for s, e, sev, rule in detect_handles(norm, n):
             add(s, e, "diversion", sev, rule)
 
         allowed = self._allowed_spans(norm)
+        context = HitContext(text, n, self._terms_by_text)
         hits: list[Hit] = []
         for (s, e, cat), (sev, rule) in raw.items():
             if any(a <= s and e <= b for a, b in allowed):
                 continue
+            if rule.startswith("lexicon:") and context.innocent(s, e, cat, rule.endswith(":homophone")):
+                continue
             os_, oe = n.span(s, e)
             hits.append(Hit(cat, sev, os_, oe, text[os_:oe], rule))
-        return _merge_overlaps(hits, text)
+        return hits
 
 
 def _merge_overlaps(hits: list[Hit], text: str) -> list[Hit]:

@@ -40,6 +40,7 @@ def build_analyzer(cfg: NlpConfig, lexicons: LexiconSet | None = None) -> Analyz
         lexicons or LexiconSet(cfg.lexicon_dir),
         load_or_train(cfg.models_dir, "intent", encoder, cfg.train, cfg.data_fingerprint),
         load_or_train(cfg.models_dir, "sentiment", encoder, cfg.train, cfg.data_fingerprint),
+        load_or_train(cfg.models_dir, "sensitive", encoder, cfg.train, cfg.data_fingerprint),
     )
     if not cfg.dense_heads:
         analyzer.intent.tau = analyzer.sentiment.tau = 0.0

@@ -202,7 +202,8 @@ async def test_model_change_reembeds_with_sentence_transformers(parts, tmp_path)
     assert st.dim == 384
     kb = KnowledgeBase(ScriptStore(parts.engine), parts.redis, st, tmp_path, None)
     await kb.start()  # no vectors for this model yet: re-embeds every script
-    assert kb.index.dim == 384 and len(kb.index) == 2
+    assert kb.index.dim == 384 and len(kb.by_vid) == 2
+    assert len(kb.index) == 6  # three views each: question, question+scenario+reply, reply
     assert [s.script.id for s in await kb.suggest("what is the price of the cream", k=1, mode="dense")] == ["en2"]
     assert await kb.reembed() == 2
 

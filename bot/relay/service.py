@@ -223,7 +223,7 @@ class RelayService:
         native = parse_native_list(text)
         if native is not None:
             return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid)
-        intent = understand(text)
+        intent = understand(text, sender_name=sender_name)
         return await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
 
     async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str) -> dict:

@@ -89,6 +89,27 @@ async def create_schema(engine: AsyncEngine) -> None:
         # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(add_missing_columns)
+    except (IntegrityError, ProgrammingError):
+        async with engine.begin() as conn:  # the same race, on ALTER TABLE
+            await conn.run_sync(add_missing_columns)
+
+
+def add_missing_columns(sync_conn) -> None:
+    """Columns added to a table after a store was created (nullable ones only): `create_all`
+    never alters an existing table, so a store from an older version gains them here."""
+    inspector = sa.inspect(sync_conn)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have and col.nullable:
+                ddl = sa.schema.CreateColumn(col).compile(dialect=sync_conn.dialect)
+                sync_conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN {ddl}'))
 
 
 @asynccontextmanager
@@ -153,9 +174,11 @@ scripts = sa.Table(
     sa.Column("stats", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alternatives", sa.JSON, nullable=True),  # other ways customers ask (added later: nullable)
 )
 
-# One embedding per script and model, so an index can be rebuilt without re-encoding.
+# The embeddings of one script's views (question, question+scenario+reply, reply, alternatives…),
+# stacked, per script and model, so an index can be rebuilt without re-encoding.
 script_vectors = sa.Table(
     "script_vectors",
     metadata,

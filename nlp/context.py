@@ -1,0 +1,138 @@
+"""Context rules that keep a lexicon word from firing where it means something innocent.
+
+- a Latin term inside a longer Latin word (sb in usb, nb in nba);
+- a short term inside a longer everyday word (滚 in 滚筒, 贱 in 贱卖, 杀 in 杀菌): a hit of one or
+  two characters is dropped when a longer word around it is in jieba's dictionary and is not itself
+  a lexicon word (chat words the dictionary lacks, such as 靠谱, go in allow.txt);
+- self-deprecation: an insult aimed at 我 with nobody else named (笨死我了, 我真是个猪脑子);
+- negation: a diversion or advertising-law phrase that a clause warns against or denies
+  (请勿相信任何私下转账, 我们不敢说是最低价).
+- a one-character insult used as an ordinary verb (靠马路的房间, 滚动): it counts only standing alone
+  or beside a pronoun or particle (靠！, 你滚, 真蠢);
+- a homophone or a short insult that cuts through a dictionary word of the sentence (电池时间 has no
+  吃屎 in it; 妈妈的 has no 妈的);
+- a homophone that is itself an ordinary word (垃圾 read as 辣鸡, 纸张 as 智障, 码的 as 妈的) is not
+  an evasion for insults or advertising claims (for diversion it is: 威信 for 微信).
+Only lexicon hits are subject to these; detectors (phone numbers, IDs, handles) are not.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from nlp.normalize import Normalized
+
+_OTHER_PERSON = re.compile(r"你|您|他|她|它|tm|ta|店|客服|老板|导购|你们|这人|那人|垃圾店")
+# Cues that a clause warns against or denies what follows ("不要在这说了加我微信" is no warning,
+# so a bare 不要/别/不 is not a cue).
+_NEGATION = re.compile(r"(请勿|切勿|谨防|严禁|禁止|不会|绝不|从不|从来不|不可以|不能|不得|警惕|谨慎|拒绝|不支持|不接受|"
+                       r"不存在|没有|并非|不是|防止|以防|避免|不敢|谈不上|不提供|不要相信|不要轻信|别相信|别信|别轻信|"
+                       r"不要私下|别私下|不要向|不要给|不要添加|不要加|别加|提防|小心)[^，。！？,.!?;；\s]{0,8}$")
+_BEFORE_ALONE = set("你您他她它真太好很个就是死")
+_AFTER_ALONE = set("了啊吧呀蛋死你他她的开货人")
+# A bare negation right before the phrase (不要私下转给任何人, 没法保证十年, 不搞最低价).
+_NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢)[^，。！？,.!?;；\s]{0,2}$")
+# A clause that names the phrase to deny it (说能根治的都是骗人的, 百分百隔热是不可能的).
+_DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|不可信|别信|都别信|不可能|不存在|不靠谱|是违法的|违规)")
+_CLAUSE = re.compile(r"[，。！？,.!?;；\n\s]")
+
+
+MIN_WORD_FREQ = 3  # jieba dictionary counts below this are mostly noise
+
+
+@lru_cache(maxsize=1)
+def _dictionary() -> dict[str, int]:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.dt.FREQ
+
+
+class HitContext:
+    """Lazily computed facts about one message, shared by the checks of all its hits."""
+
+    def __init__(self, text: str, n: Normalized, terms: dict[str, set[str]]) -> None:
+        self.text = text
+        self.n = n
+        self.terms = terms
+        self._tokens: list[tuple[int, int, str]] | None = None
+
+    def tokens(self) -> list[tuple[int, int, str]]:
+        if self._tokens is None:
+            import jieba
+
+            _dictionary()
+            self._tokens = [(a, b, w) for w, a, b in jieba.tokenize(self.n.text, HMM=False)]
+        return self._tokens
+
+    def cuts_word(self, s: int, e: int, category: str) -> bool:
+        for a, b, w in self.tokens():
+            if a >= e:
+                break
+            if b - a > 1 and (a < s < b or a < e < b) and category not in self.terms.get(w, ()):
+                return True
+        return False
+
+    def inside_word(self, s: int, e: int, category: str) -> bool:
+        norm, freq = self.n.text, _dictionary()
+        for a in range(max(0, s - 3), s + 1):
+            for b in range(e, min(len(norm), a + 4) + 1):
+                if (a, b) == (s, e) or b - a <= e - s:
+                    continue
+                w = norm[a:b]
+                if freq.get(w, 0) >= MIN_WORD_FREQ and category not in self.terms.get(w, ()):
+                    return True
+        return False
+
+    def innocent(self, s: int, e: int, category: str, homophone: bool = False) -> bool:
+        norm = self.n.text
+        word = norm[s:e]
+        if homophone and not word.isascii():
+            if _dictionary().get(word, 0) >= MIN_WORD_FREQ and category not in self.terms.get(word, ()):
+                return True  # literal variants (威信 for 微信) are lexicon terms, not homophones
+            if self.cuts_word(s, e, category):
+                return True
+        elif category == "abuse" and e - s <= 3 and not word.isascii() and self.cuts_word(s, e, category):
+            return True
+        if e - s == 1 and category == "abuse" and not word.isascii() and not self._stands_alone(s, e):
+            return True
+        if word.isascii():
+            return (s > 0 and norm[s - 1].isascii() and norm[s - 1].isalpha()) or \
+                   (e < len(norm) and norm[e].isascii() and norm[e].isalpha())
+        if e - s <= 2 and self.inside_word(s, e, category):
+            return True
+        if category == "abuse" and "我" not in word and self._self_directed(s, e):
+            return True
+        if category in ("diversion", "ad_law") and self._negated(s, e):
+            return True
+        if category == "ad_law" and word[:1] == "最" and e < len(norm) and norm[e].isdigit():
+            return True  # a specification (最高1400转, 最大3kg), not a claim
+        return False
+
+    def _stands_alone(self, s: int, e: int) -> bool:
+        norm, text = self.n.text, self.n.original
+        os_, oe = self.n.span(s, e)
+        left_ok = s == 0 or norm[s - 1] in _BEFORE_ALONE or bool(_CLAUSE.match(text[os_ - 1:os_]) or
+                                                                  text[os_ - 1:os_] in "!！")
+        right_ok = e == len(norm) or norm[e] in _AFTER_ALONE or bool(_CLAUSE.match(text[oe:oe + 1]) or
+                                                                      text[oe:oe + 1] in "!！")
+        return left_ok and right_ok
+
+    def _clause(self, s: int, e: int) -> tuple[str, str]:
+        """The text of the hit's clause before and after it (clauses end at punctuation and spaces)."""
+        start, end = self.n.span(s, e)
+        before = _CLAUSE.split(self.text[max(0, start - 16):start])[-1]
+        after = _CLAUSE.split(self.text[end:end + 16])[0]
+        return before, after
+
+    def _self_directed(self, s: int, e: int) -> bool:
+        before, after = self._clause(s, e)
+        clause = before + after
+        return ("我" in clause or "自己" in clause) and not _OTHER_PERSON.search(clause)
+
+    def _negated(self, s: int, e: int) -> bool:
+        before, after = self._clause(s, e)
+        return bool(_NEGATION.search(before) or _NEGATION_NEAR.search(before) or _DENIED_AFTER.match(after))
