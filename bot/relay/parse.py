@@ -86,16 +86,20 @@ _JOIN_PATTERNS = [
                r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me)" + NUM + UNIT),
     re.compile(r"^" + NUM + UNIT + r"$"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
+    re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订)(俩|仨)"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
 _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
                          r"俺要|俺也要|阿拉要|阿拉也要|我也来|帮我记|帮俺记|给我记|me|我我我|算俺)")
 _JOIN_ANY = re.compile(r"接龙|报名|跟团|\+\d")
+_MORE = re.compile(r"(再帮|再给|再来|还要|另外|帮我.{1,4}?(拍|接|报|要|来|留))\D{0,6}?" + NUM + UNIT)
+_JOIN_EAGER = re.compile(r"^(我报名|报名|算我|我要报名|我也报名)")
 _FIRST_PERSON = re.compile(r"我|俺|阿拉|咱|偶|^me|本人|算上")
 # An organiser announcing a sign-up ("大闸蟹团 接龙 周三发货", "需要的报名"), not joining it.
 _ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
-                       r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动")
+                       r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动|"
+                       r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱")
 _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
 
@@ -115,8 +119,12 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     # A question is not a sign-up, even with a +1 inside it ("现在+1还来得及吗"); a sign-up that
     # starts with +N and then asks something ("+1 什么时候到") still is one.
     questionish = bool(_QUESTION.search(t)) and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
-    if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+"):
+    if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
+            and not re.search(r"\+\d{1,2}$", t):
         return NONE
+    minus = re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.])", t)
+    if minus and not questionish:
+        return RelayIntent("cancel", int(minus.group(1)))
     total = _TOTAL.search(t)
     if total and not questionish:
         q = _num(total.group(2))
@@ -130,10 +138,13 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         if m and not questionish:
             nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             q = _num(nums[0] if nums else None)
+            more = _MORE.search(t, m.end())
+            if more:  # "我要1组 再帮我闺蜜拍1组": one message, two sign-ups
+                q += _num(more.group(2))
             return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if questionish:
         return NONE
-    if _JOIN_PLAIN.match(t) and len(t) <= 12:
+    if _JOIN_PLAIN.match(t) and (len(t) <= 12 or _JOIN_EAGER.match(t)):
         return RelayIntent("join", 1)
     if _JOIN_ANY.search(t) and len(t) <= 16:
         return RelayIntent("join", 1)
@@ -172,6 +183,9 @@ def line_quantity(line: str, name: str = "") -> int:
     t = _clean(line)
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
+    units = re.findall(NUM + UNIT, t)
+    if len(units) > 1:
+        return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件"
     m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})(?![\d.])", t)
     return _num(m.group(1)) if m else 1
 
