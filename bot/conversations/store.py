@@ -11,6 +11,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import safe_json
 from bot.conversations.records import ArchiveRecord
 from bot.storage.sql import analyses, conversations, dialect_insert, flag_reviews, flags, insert_ignore, messages
 
@@ -23,14 +24,40 @@ def encode_cursor(*parts) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> list:
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def decode_cursor(cursor: str, *shape: type) -> list:
+    """A cursor this store made: a base64 JSON list of exactly `shape` (int = a 64-bit integer,
+    str = a string ≤ 300 chars, datetime = an ISO-8601 time with an offset). Anything else —
+    forged, truncated, from another list — raises ValueError("invalid cursor")."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError):
+        value = safe_json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")), max_depth=1)
+    except (ValueError, UnicodeEncodeError):  # binascii.Error and JsonInputError are ValueErrors
         raise ValueError("invalid cursor") from None
-    if not isinstance(value, list):
+    if not isinstance(value, list) or len(value) != len(shape):
         raise ValueError("invalid cursor")
-    return value
+    out = []
+    for v, kind in zip(value, shape):
+        if kind is int and isinstance(v, int) and not isinstance(v, bool) and INT64[0] <= v <= INT64[1]:
+            out.append(v)
+        elif kind is str and isinstance(v, str) and len(v) <= 300:
+            out.append(v)
+        elif kind is datetime and isinstance(v, str) and len(v) <= 40:
+            out.append(_cursor_time(v))
+        else:
+            raise ValueError("invalid cursor")
+    return out
+
+
+def _cursor_time(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise ValueError
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError("invalid cursor") from None
 
 
 @dataclass(frozen=True)
@@ -189,8 +216,7 @@ class ConversationStore:
         if until:
             q = q.where(flags.c.created_at < until)
         if cursor:
-            rank, created, fid = decode_cursor(cursor)
-            created_dt = datetime.fromisoformat(created)
+            rank, created_dt, fid = decode_cursor(cursor, int, datetime, str)
             q = q.where(sa.or_(
                 flags.c.severity_rank < rank,
                 sa.and_(flags.c.severity_rank == rank, flags.c.created_at < created_dt),
@@ -238,7 +264,7 @@ class ConversationStore:
         if flagged:
             q = q.where(conversations.c.flag_count > 0)
         if cursor:
-            last_at, cid = decode_cursor(cursor)
+            last_at, cid = decode_cursor(cursor, int, str)
             q = q.where(sa.or_(conversations.c.last_message_at < last_at,
                                sa.and_(conversations.c.last_message_at == last_at, conversations.c.id < cid)))
         async with self.engine.connect() as conn:
@@ -272,7 +298,7 @@ class ConversationStore:
                 return [message_json(r) for r in rows], None
             q = base.order_by(messages.c.msgtime, messages.c.msgid)
             if cursor:
-                t, mid = decode_cursor(cursor)
+                t, mid = decode_cursor(cursor, int, str)
                 q = q.where(sa.or_(messages.c.msgtime > t, sa.and_(messages.c.msgtime == t, messages.c.msgid > mid)))
             rows = (await conn.execute(q.limit(limit + 1))).mappings().all()
         items = [message_json(r) for r in rows[:limit]]

@@ -2,7 +2,6 @@
 that every request goes through (errors, metrics, auth)."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Awaitable, Callable, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot import safe_json
 from bot.auth import Principal
 from bot.web.appkeys import METRICS, SESSIONS, SETTINGS, TOKENS
 
@@ -69,9 +69,9 @@ async def read_json(request: web.Request) -> Any:
     if body is None:
         raise ApiError(413, "too_large", f"request body over {limit} bytes")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "request body is not valid JSON") from None
+        return safe_json.loads(body)
+    except safe_json.JsonInputError as exc:
+        raise ApiError(400, "bad_json", f"request body is not acceptable JSON: {exc}") from None
 
 
 def validation_message(exc: ValidationError) -> str:
