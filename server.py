@@ -27,6 +27,7 @@ from bot.relay.announce import RelayAnnouncer, make_poster
 from bot.relay.ledger import RelayLedger
 from bot.relay.service import RelayService
 from bot.auth import TokenStore, load_or_create_admin_token
+from bot.auth_limits import FailureLimiter
 from bot.channels import ChannelStore
 from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
@@ -43,7 +44,7 @@ from bot.conversations.store import ConversationStore
 from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, pages, relay_api,
                      system)
 from bot.web.sessions import SessionStore
-from bot.web.appkeys import (ANALYTICS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
+from bot.web.appkeys import (ANALYTICS, AUTH_LIMITS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
                              SESSIONS, SETTINGS, TOKENS)
 from knowledge.base import KnowledgeBase
 from knowledge.scripts import ScriptStore
@@ -300,6 +301,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[REDIS] = parts.redis
             app[ANALYTICS] = Analytics(parts.engine, settings.timezone)
             app[SESSIONS] = SessionStore(parts.redis)
+            app[AUTH_LIMITS] = FailureLimiter(parts.redis, settings.auth_failures_per_ip, settings.auth_failures_global,
+                                              settings.auth_failure_window)
             app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):

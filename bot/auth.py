@@ -66,11 +66,18 @@ class TokenStore:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._active: dict[str, tuple[float, bool]] = {}
 
+    def known_valid(self, token: str) -> Principal | None:
+        """The principal of a token that authenticated within CACHE_SECONDS (no I/O), else None."""
+        hit = self._cache.get(hash_token(token))
+        return hit[1] if hit and hit[1] is not None and hit[0] > time.monotonic() else None
+
     async def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)
-        if hmac.compare_digest(digest, self._admin_hash):
-            return Principal("admin", "admin", "admin")
         now = time.monotonic()
+        if hmac.compare_digest(digest, self._admin_hash):
+            who = Principal("admin", "admin", "admin")
+            self._cache[digest] = (now + self.CACHE_SECONDS, who)
+            return who
         hit = self._cache.get(digest)
         if hit and hit[0] > now:
             return hit[1]
