@@ -133,6 +133,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         stack.push_async_callback(announcer.drain)
         knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
         conversations = ConversationStore(engine)
+        await conversations.backfill_members()
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
                             settings.unanswered_sla_minutes * 60_000)
         puller = None

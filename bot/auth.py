@@ -23,6 +23,13 @@ class Principal:
     token_id: str
     name: str
     role: str
+    userid: str | None = None  # staff: the WeCom userid whose conversations this principal may see
+
+    @property
+    def member_scope(self) -> str | None:
+        """The member whose conversations this principal is limited to (staff), or None for all.
+        A staff principal without a userid is limited to nothing."""
+        return (self.userid or "") if self.role == "staff" else None
 
     def may(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
@@ -83,10 +90,10 @@ class TokenStore:
             return hit[1]
         async with self._engine.connect() as conn:
             row = (await conn.execute(
-                sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role)
+                sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.userid)
                 .where(api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None))
             )).first()
-        principal = Principal(row.id, row.name, row.role) if row else None
+        principal = Principal(row.id, row.name, row.role, row.userid) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + self.CACHE_SECONDS, principal)
@@ -106,9 +113,11 @@ class TokenStore:
         self._active[token_id] = (now + self.CACHE_SECONDS, row is not None)
         return row is not None
 
-    async def create(self, role: str, name: str, created_by: str) -> tuple[dict, str]:
+    async def create(self, role: str, name: str, created_by: str, userid: str | None = None) -> tuple[dict, str]:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
+        if role == "staff" and not userid:
+            raise ValueError("a staff token needs the member's WeCom userid")
         token = new_token()
         row = {
             "id": uuid.uuid4().hex,
@@ -118,6 +127,7 @@ class TokenStore:
             "created_at": datetime.now(timezone.utc),
             "created_by": created_by,
             "revoked_at": None,
+            "userid": userid or None,
         }
         async with self._engine.begin() as conn:
             await conn.execute(api_tokens.insert().values(**row))
@@ -145,6 +155,7 @@ class TokenStore:
             "id": row["id"],
             "name": row["name"],
             "role": row["role"],
+            "userid": row.get("userid"),
             "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
             "created_by": row.get("created_by"),
             "revoked": row.get("revoked_at") is not None,

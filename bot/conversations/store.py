@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import safe_json
 from bot.conversations.records import ArchiveRecord
-from bot.storage.sql import analyses, conversations, dialect_insert, flag_reviews, flags, insert_ignore, messages
+from bot.storage.sql import (analyses, conversation_members, conversations, dialect_insert, flag_reviews, flags,
+                              insert_ignore, messages)
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -70,9 +71,30 @@ class NewFlag:
     detail: str = ""
 
 
+def _in_scope(column, member: str | None):
+    """A WHERE clause limiting `column` (a conversation id) to `member`'s conversations, or None."""
+    if member is None:
+        return None
+    return column.in_(sa.select(conversation_members.c.conversation_id)
+                      .where(conversation_members.c.member_id == member))
+
+
 class ConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    async def backfill_members(self) -> int:
+        """Fill `conversation_members` from conversations stored before it existed (once: only
+        while it is empty). Returns the number of conversations filled in."""
+        async with self.engine.begin() as conn:
+            if (await conn.execute(sa.select(conversation_members.c.member_id).limit(1))).first() is not None:
+                return 0
+            rows = (await conn.execute(sa.select(conversations.c.id, conversations.c.participants))).all()
+            members = [{"conversation_id": cid, "member_id": p["id"]} for cid, people in rows
+                       for p in (people or []) if isinstance(p, dict) and p.get("id")]
+            for start in range(0, len(members), 1000):
+                await conn.execute(insert_ignore(self.engine, conversation_members), members[start:start + 1000])
+        return len(rows)
 
     # --- ingestion ------------------------------------------------------------------------------
     async def ingest(self, records: Sequence[ArchiveRecord], source: str = "archive") -> tuple[list[str], int]:
@@ -151,6 +173,10 @@ class ConversationStore:
                                         stmt.excluded.last_message_at), else_=conversations.c.last_message_at),
         }).returning(conversations.c.id, conversations.c.participants, sort_by_parameter_order=True)
         returned = (await conn.execute(stmt, rows)).all()
+        members = [{"conversation_id": conv_id, "member_id": pid}
+                   for conv_id, people in people_by_conv.items() for pid in sorted(people)]
+        if members:
+            await conn.execute(insert_ignore(self.engine, conversation_members), members)
         for conv_id, participants in returned:
             known = {p["id"]: p for p in (participants or [])}
             people = people_by_conv[conv_id]
@@ -205,8 +231,11 @@ class ConversationStore:
 
     async def list_flags(self, status: str | None, reason: str | None, severity: str | None,
                          conversation_id: str | None, staff: str | None, since: datetime | None,
-                         until: datetime | None, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+                         until: datetime | None, cursor: str | None, limit: int,
+                         member: str | None = None) -> tuple[list[dict], str | None]:
         q = sa.select(flags).order_by(flags.c.severity_rank.desc(), flags.c.created_at.desc(), flags.c.id.desc())
+        if (scope := _in_scope(flags.c.conversation_id, member)) is not None:
+            q = q.where(scope)
         for col, value in ((flags.c.status, status), (flags.c.reason, reason), (flags.c.severity, severity),
                            (flags.c.conversation_id, conversation_id), (flags.c.staff_id, staff)):
             if value:
@@ -255,8 +284,11 @@ class ConversationStore:
 
     # --- reading ----------------------------------------------------------------------------------
     async def list_conversations(self, kind: str | None, staff: str | None, flagged: bool | None,
-                                 cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+                                 cursor: str | None, limit: int, member: str | None = None) -> tuple[list[dict], str | None]:
+        """`member`: only conversations this person takes part in (a staff member's scope)."""
         q = sa.select(conversations).order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
+        if (scope := _in_scope(conversations.c.id, member)) is not None:
+            q = q.where(scope)
         if kind:
             q = q.where(conversations.c.kind == kind)
         if staff:
@@ -273,9 +305,13 @@ class ConversationStore:
         nxt = encode_cursor(rows[limit - 1]["last_message_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         return items, nxt
 
-    async def get_conversation(self, conv_id: str) -> dict | None:
+    async def get_conversation(self, conv_id: str, member: str | None = None) -> dict | None:
+        """The conversation, or None when it does not exist or `member` does not take part in it."""
+        q = sa.select(conversations).where(conversations.c.id == conv_id)
+        if (scope := _in_scope(conversations.c.id, member)) is not None:
+            q = q.where(scope)
         async with self.engine.connect() as conn:
-            r = (await conn.execute(sa.select(conversations).where(conversations.c.id == conv_id))).mappings().first()
+            r = (await conn.execute(q)).mappings().first()
         return conversation_json(r) if r else None
 
     async def list_messages(self, conv_id: str, cursor: str | None, limit: int,

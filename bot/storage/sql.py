@@ -24,6 +24,7 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("userid", sa.String(64), nullable=True),  # the WeCom userid of a staff token
 )
 
 channels = sa.Table(
@@ -81,14 +82,29 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+# Columns added to existing tables after their first release: `create_all` creates missing tables
+# but never alters one, so a database from an older version gets these (nullable) columns here.
+ADDED_COLUMNS = (("api_tokens", "userid", "VARCHAR(64)"),)
+
+
+def _add_missing_columns(sync_conn) -> None:
+    inspector = sa.inspect(sync_conn)
+    for table, column, ddl in ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            sync_conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-    except (IntegrityError, ProgrammingError):
-        # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+    for attempt in range(2):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+                await conn.run_sync(_add_missing_columns)
+            return
+        except (IntegrityError, ProgrammingError):
+            # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
+            if attempt:
+                raise
 
 
 @asynccontextmanager
@@ -198,6 +214,16 @@ messages = sa.Table(
     sa.Column("source", sa.String(16), nullable=False, server_default="archive"),
     sa.Index("ix_messages_conv_time", "conversation_id", "msgtime"),
     sa.Index("ix_messages_pending", "analyzed", "msgtime"),
+)
+
+# Who takes part in a conversation (staff and customers), for ownership checks: a staff member
+# sees the conversations they are a member of (docs/CONSOLE.md, "Who sees what").
+conversation_members = sa.Table(
+    "conversation_members",
+    metadata,
+    sa.Column("conversation_id", sa.String(300), primary_key=True),
+    sa.Column("member_id", sa.String(128), primary_key=True),
+    sa.Index("ix_conversation_members_member", "member_id"),
 )
 
 analyses = sa.Table(

@@ -172,7 +172,7 @@ async def _session_principal(request: web.Request) -> Principal | None:
         return None
     if not csrf_ok(request, session):
         raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token")
-    return Principal(session["token_id"], session["name"], session["role"])
+    return Principal(session["token_id"], session["name"], session["role"], session.get("userid"))
 
 
 @web.middleware

@@ -110,7 +110,7 @@ async def sidebar_oauth(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="only members of the corp can use the sidebar")
     from bot.auth import Principal
 
-    sid, _csrf = await request.app[SESSIONS].create(Principal(f"wecom:{userid}", str(userid), "staff"))
+    sid, _csrf = await request.app[SESSIONS].create(Principal(f"wecom:{userid}", str(userid), "staff", str(userid)))
     resp = web.HTTPFound("/sidebar?wecom=1")
     set_cookie(request, resp, sid)
     raise resp
