@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import api_tokens
+from bot.storage.sql import api_tokens, aware_iso
 
 ROLES = ("admin", "trainer", "qa", "staff")
 
@@ -156,7 +156,7 @@ class TokenStore:
             "name": row["name"],
             "role": row["role"],
             "userid": row.get("userid"),
-            "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
+            "created_at": aware_iso(row.get("created_at")),
             "created_by": row.get("created_by"),
             "revoked": row.get("revoked_at") is not None,
         }

@@ -6,6 +6,7 @@ several processes at once, see `create_schema`).
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import AsyncIterator
 
 import sqlalchemy as sa
@@ -49,6 +50,14 @@ welcome_log = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+def aware_iso(dt: datetime | None) -> str | None:
+    """ISO-8601 with an offset: SQLite hands back naive datetimes for timezone-aware columns
+    (they hold UTC), PostgreSQL aware ones; both answer `…+00:00`."""
+    if dt is None:
+        return None
+    return (dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)).isoformat()
 
 
 def dialect_insert(engine: AsyncEngine, table: sa.Table):

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot import safe_json
+from bot.csv_export import csv_text
 from bot.web.appkeys import KNOWLEDGE, NLP, SETTINGS
 from bot.web.errors import ApiError, read_json, read_limited, read_model, roles, validation_message
 from knowledge.scripts import ID_PATTERN, ScriptInput
@@ -178,13 +179,11 @@ async def export_scripts(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "invalid_request", "format must be jsonl or csv")
     items = await request.app[KNOWLEDGE].store.all()
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=FIELDS)
-        w.writeheader()
+        rows: list[list] = [FIELDS]
         for s in items:
             d = s.to_json()
-            w.writerow({k: ("|".join(d["tags"]) if k == "tags" else d[k]) for k in FIELDS})
-        return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
+            rows.append(["|".join(d["tags"]) if k == "tags" else d[k] for k in FIELDS])
+        return web.Response(text=csv_text(rows), content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": 'attachment; filename="scripts.csv"'})
     text = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in items)
     return web.Response(text=text, content_type="application/x-ndjson", charset="utf-8",

@@ -16,20 +16,25 @@ from bot.web.errors import ApiError, count_failure, read_limited, refuse_if_thro
 from bot.web.sessions import COOKIE, csrf_ok, set_cookie
 
 STATIC = Path(__file__).resolve().parent / "static"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'self'")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; base-uri 'none'; form-action 'self'",
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+# The console may not be framed at all (clickjacking). The sidebar is opened by WeCom's clients as
+# the chat-toolbar page, and WeCom does not document the origin it would frame it from, so it
+# keeps no frame restriction (docs/CONSOLE.md, "Framing").
+NO_FRAMING = {"Content-Security-Policy": CSP + "; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 
 
-def _page(name: str) -> web.FileResponse:
-    return web.FileResponse(STATIC / name, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+def _page(name: str, extra: dict[str, str] | None = None) -> web.FileResponse:
+    return web.FileResponse(STATIC / name, headers={**SECURITY_HEADERS, **(extra or {}), "Cache-Control": "no-store"})
 
 
 async def console(_request: web.Request) -> web.StreamResponse:
-    return _page("console.html")
+    return _page("console.html", NO_FRAMING)
 
 
 async def sidebar(_request: web.Request) -> web.StreamResponse:
