@@ -31,6 +31,7 @@ from bot.auth_limits import FailureLimiter
 from bot.channels import ChannelStore
 from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
+from bot.lifetime import DiesWithParent
 from bot.logs import configure_logging
 from bot.metrics import Metrics
 from bot.router import Router
@@ -124,7 +125,9 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
                 session, redis, settings.wecom_api_base, settings.wecom_corp_id or "", settings.wecom_secret or "",
                 agent_id=settings.wecom_agent_id or "", retries=settings.api_retries, timeout=settings.api_timeout,
             )
-        nlp = NlpService(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads), settings.nlp_processes)
+        # DiesWithParent: the pool's workers get SIGTERM when this process dies (even by SIGKILL).
+        nlp = NlpService(DiesWithParent(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads)),
+                         settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
         relays = RelayService(engine, RelayLedger(redis))
