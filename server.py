@@ -27,9 +27,11 @@ from bot.relay.announce import RelayAnnouncer, make_poster
 from bot.relay.ledger import RelayLedger
 from bot.relay.service import RelayService
 from bot.auth import TokenStore, load_or_create_admin_token
+from bot.auth_limits import FailureLimiter
 from bot.channels import ChannelStore
 from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
+from bot.lifetime import DiesWithParent
 from bot.logs import configure_logging
 from bot.metrics import Metrics
 from bot.router import Router
@@ -43,7 +45,7 @@ from bot.conversations.store import ConversationStore
 from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, pages, relay_api,
                      system)
 from bot.web.sessions import SessionStore
-from bot.web.appkeys import (ANALYTICS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
+from bot.web.appkeys import (ANALYTICS, AUTH_LIMITS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
                              SESSIONS, SETTINGS, TOKENS)
 from knowledge.base import KnowledgeBase
 from knowledge.scripts import ScriptStore
@@ -125,8 +127,10 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             )
         from training.trainers import data_fingerprint, train_model
 
-        nlp = NlpService(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads,
-                                   train=train_model, data_fingerprint=data_fingerprint()), settings.nlp_processes)
+        # DiesWithParent: the pool's workers get SIGTERM when this process dies (even by SIGKILL).
+        nlp = NlpService(DiesWithParent(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads,
+                                                  train=train_model, data_fingerprint=data_fingerprint())),
+                         settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
         relays = RelayService(engine, RelayLedger(redis))
@@ -135,6 +139,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         stack.push_async_callback(announcer.drain)
         knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
         conversations = ConversationStore(engine)
+        await conversations.backfill_members()
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
                             settings.unanswered_sla_minutes * 60_000)
         puller = None
@@ -303,6 +308,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[REDIS] = parts.redis
             app[ANALYTICS] = Analytics(parts.engine, settings.timezone)
             app[SESSIONS] = SessionStore(parts.redis)
+            app[AUTH_LIMITS] = FailureLimiter(parts.redis, settings.auth_failures_per_ip, settings.auth_failures_global,
+                                              settings.auth_failure_window)
             app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):

@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import api_tokens
+from bot.storage.sql import api_tokens, aware_iso
 
 ROLES = ("admin", "trainer", "qa", "staff")
 
@@ -23,6 +23,13 @@ class Principal:
     token_id: str
     name: str
     role: str
+    userid: str | None = None  # staff: the WeCom userid whose conversations this principal may see
+
+    @property
+    def member_scope(self) -> str | None:
+        """The member whose conversations this principal is limited to (staff), or None for all.
+        A staff principal without a userid is limited to nothing."""
+        return (self.userid or "") if self.role == "staff" else None
 
     def may(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
@@ -66,20 +73,27 @@ class TokenStore:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._active: dict[str, tuple[float, bool]] = {}
 
+    def known_valid(self, token: str) -> Principal | None:
+        """The principal of a token that authenticated within CACHE_SECONDS (no I/O), else None."""
+        hit = self._cache.get(hash_token(token))
+        return hit[1] if hit and hit[1] is not None and hit[0] > time.monotonic() else None
+
     async def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)
-        if hmac.compare_digest(digest, self._admin_hash):
-            return Principal("admin", "admin", "admin")
         now = time.monotonic()
+        if hmac.compare_digest(digest, self._admin_hash):
+            who = Principal("admin", "admin", "admin")
+            self._cache[digest] = (now + self.CACHE_SECONDS, who)
+            return who
         hit = self._cache.get(digest)
         if hit and hit[0] > now:
             return hit[1]
         async with self._engine.connect() as conn:
             row = (await conn.execute(
-                sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role)
+                sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.userid)
                 .where(api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None))
             )).first()
-        principal = Principal(row.id, row.name, row.role) if row else None
+        principal = Principal(row.id, row.name, row.role, row.userid) if row else None
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + self.CACHE_SECONDS, principal)
@@ -99,9 +113,11 @@ class TokenStore:
         self._active[token_id] = (now + self.CACHE_SECONDS, row is not None)
         return row is not None
 
-    async def create(self, role: str, name: str, created_by: str) -> tuple[dict, str]:
+    async def create(self, role: str, name: str, created_by: str, userid: str | None = None) -> tuple[dict, str]:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
+        if role == "staff" and not userid:
+            raise ValueError("a staff token needs the member's WeCom userid")
         token = new_token()
         row = {
             "id": uuid.uuid4().hex,
@@ -111,6 +127,7 @@ class TokenStore:
             "created_at": datetime.now(timezone.utc),
             "created_by": created_by,
             "revoked_at": None,
+            "userid": userid or None,
         }
         async with self._engine.begin() as conn:
             await conn.execute(api_tokens.insert().values(**row))
@@ -138,7 +155,8 @@ class TokenStore:
             "id": row["id"],
             "name": row["name"],
             "role": row["role"],
-            "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
+            "userid": row.get("userid"),
+            "created_at": aware_iso(row.get("created_at")),
             "created_by": row.get("created_by"),
             "revoked": row.get("revoked_at") is not None,
         }

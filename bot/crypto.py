@@ -97,12 +97,14 @@ class WeComCrypto:
         if not hmac.compare_digest(expected.encode(), (msg_signature or "").lower().encode()):
             raise SignatureError("msg_signature does not match")
         if self._max_skew:
-            try:
-                ts = int(timestamp)
-            except (TypeError, ValueError):
-                raise TimestampError("timestamp is not an integer") from None
+            # Digits only and at most 12 of them: int() of hundreds of digits works, but comparing
+            # it with a float clock raised OverflowError (a 500 instead of a 403).
+            if not isinstance(timestamp, str) or not timestamp.isascii() or not timestamp.isdigit() \
+                    or len(timestamp) > 12:
+                raise TimestampError("timestamp is not an integer of at most 12 digits")
+            ts = int(timestamp)
             now = time.time() if now is None else now
-            if abs(now - ts) > self._max_skew:
+            if abs(int(now) - ts) > self._max_skew:
                 raise TimestampError("timestamp outside the allowed clock skew")
 
     # --- AES ----------------------------------------------------------------------------

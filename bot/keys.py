@@ -26,3 +26,8 @@ CONSUMER_GROUP = "workers"
 def relay(relay_id: str, field: str) -> str:
     # The hash tag keeps one relay's keys in one Redis Cluster slot, as its Lua scripts need.
     return f"{PREFIX}relay:{{{relay_id}}}:{field}"
+
+
+def auth_failures(scope: str, window: int) -> str:
+    """Failed token attempts in one fixed window; scope is `all` or `ip:<address>`."""
+    return f"{PREFIX}authfail:{scope}:{window}"

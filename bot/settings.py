@@ -102,6 +102,10 @@ class Settings:
     archive_private_keys: str | None = field(default=None, repr=False)
     unanswered_sla_minutes: int = 30
     relay_announce_interval: float = 3.0
+    auth_failures_per_ip: int = 20
+    auth_failures_global: int = 200
+    auth_failure_window: int = 60
+    unmasked_roles: tuple[str, ...] = ("admin", "qa")
 
     @property
     def callback_configured(self) -> bool:
@@ -192,7 +196,22 @@ class Settings:
             archive_private_keys=_str(env, "WECOM_ARCHIVE_PRIVATE_KEYS"),
             unanswered_sla_minutes=_int(env, "COPILOT_UNANSWERED_SLA_MINUTES", 30, 1),
             relay_announce_interval=_float(env, "COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, 0.0),
+            auth_failures_per_ip=_int(env, "COPILOT_AUTH_FAILURES_PER_IP", 20, 1),
+            auth_failures_global=_int(env, "COPILOT_AUTH_FAILURES_GLOBAL", 200, 1),
+            auth_failure_window=_int(env, "COPILOT_AUTH_FAILURE_WINDOW", 60, 1),
+            unmasked_roles=_roles(env, "COPILOT_UNMASKED_ROLES", ("admin", "qa")),
         )
+
+
+def _roles(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    roles = tuple(r.strip() for r in raw.split(",") if r.strip())
+    unknown = [r for r in roles if r not in ("admin", "trainer", "qa", "staff")]
+    if unknown:
+        raise SettingsError(f"{name} lists unknown roles: {', '.join(unknown)} (known: admin, trainer, qa, staff)")
+    return roles
 
 
 def _timezone(env: Mapping[str, str]) -> str:

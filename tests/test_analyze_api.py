@@ -9,7 +9,7 @@ INTENTS = {"greeting", "price_inquiry", "promotion", "product_info", "purchase_i
 
 @pytest.fixture
 async def staff_headers(client, admin_headers):
-    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "s"}, headers=admin_headers)
+    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "s", "userid": "zhangsan"}, headers=admin_headers)
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 

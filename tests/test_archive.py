@@ -110,7 +110,7 @@ async def test_pipeline_flags_and_qa_queue(client, qa, parts, admin_headers):
     s1 = msgs["items"][0]
     hit = s1["analysis"]["sensitive"][0]
     assert s1["text"][hit["start"]:hit["end"]] == hit["match"] and s1["role"] == "staff"
-    staff_token = (await (await client.post("/api/v1/tokens", json={"role": "staff", "name": "s"},
+    staff_token = (await (await client.post("/api/v1/tokens", json={"role": "staff", "name": "s", "userid": "zhangsan"},
                                             headers=admin_headers)).json())["token"]
     assert (await client.get("/api/v1/flags", headers={"Authorization": f"Bearer {staff_token}"})).status == 403
 

@@ -14,7 +14,7 @@ async def test_api_requires_token(client):
 
 
 async def test_admin_creates_role_tokens_stored_hashed(client, parts, admin_headers):
-    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "小王"}, headers=admin_headers)
+    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "小王", "userid": "xiaowang"}, headers=admin_headers)
     assert resp.status == 201
     created = await resp.json()
     token = created["token"]

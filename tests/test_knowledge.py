@@ -22,7 +22,7 @@ async def trainer(client, admin_headers):
 
 @pytest.fixture
 async def staff(client, admin_headers):
-    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "s"}, headers=admin_headers)
+    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "s", "userid": "zhangsan"}, headers=admin_headers)
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 

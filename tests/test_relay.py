@@ -14,7 +14,7 @@ from bot.relay.ledger import relay_keys
 
 @pytest.fixture
 async def staff(client, admin_headers):
-    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "导购小王"}, headers=admin_headers)
+    resp = await client.post("/api/v1/tokens", json={"role": "staff", "name": "导购小王", "userid": "xiaowang"}, headers=admin_headers)
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 

@@ -71,14 +71,17 @@ class Analytics:
         return [{"customer_id": c, "messages": s["messages"], "active_days": len(s["days"]),
                  "conversations": len(s["conversations"]), "last_message_at": _iso(s["last"])} for c, s in ranked]
 
-    async def dormant(self, days: int, now: datetime, limit: int) -> list[dict]:
-        """1-on-1 customers silent for `days`, or whose last message was never answered."""
+    async def dormant(self, days: int, now: datetime, limit: int, staff: str | None = None) -> list[dict]:
+        """1-on-1 customers silent for `days`, or whose last message was never answered
+        (`staff`: only that staff member's customers)."""
         cutoff = _ms(now - timedelta(days=days))
+        q = sa.select(conversations.c.id, conversations.c.customer_id, conversations.c.staff_id,
+                      conversations.c.last_message_at).where(conversations.c.kind == "private",
+                                                             conversations.c.customer_id.is_not(None))
+        if staff is not None:
+            q = q.where(conversations.c.staff_id == staff)
         async with self.engine.connect() as conn:
-            convs = (await conn.execute(sa.select(conversations.c.id, conversations.c.customer_id, conversations.c.staff_id,
-                                                  conversations.c.last_message_at)
-                                        .where(conversations.c.kind == "private", conversations.c.customer_id.is_not(None))
-                                        .order_by(conversations.c.last_message_at).limit(5000))).all()
+            convs = (await conn.execute(q.order_by(conversations.c.last_message_at).limit(5000))).all()
             out = []
             for conv_id, customer, staff, last_at in convs:
                 last_role = (await conn.execute(sa.select(messages.c.role).where(

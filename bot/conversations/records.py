@@ -8,6 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 ACTIONS = ("send", "recall", "switch")
+# The columns' limits (bot/storage/sql.py): a value beyond them would fail the whole batch's
+# transaction, so it is refused here, per record.
+MAX_ID = 128
+MAX_MSGTYPE = 32
+MAX_SEQ = (1 << 63) - 1
+MAX_MSGTIME = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: analytics turn msgtime into dates
 
 
 class RecordError(ValueError):
@@ -100,22 +106,27 @@ class ArchiveRecord:
         if action not in ACTIONS:
             raise RecordError(f"action must be one of {', '.join(ACTIONS)}")
         msgtime = rec.get("msgtime", rec.get("time"))
-        if isinstance(msgtime, bool) or not isinstance(msgtime, int) or msgtime < 0:
-            raise RecordError("msgtime must be a non-negative integer (milliseconds)")
+        if isinstance(msgtime, bool) or not isinstance(msgtime, int) or not 0 <= msgtime <= MAX_MSGTIME:
+            raise RecordError("msgtime must be a non-negative integer (milliseconds) before the year 10000")
         sender = rec.get("from", "")
         if action != "switch" and (not isinstance(sender, str) or not sender):
             raise RecordError("from must be a non-empty string")
         if not isinstance(sender, str):
             sender = str(rec.get("user", ""))
         tolist = rec.get("tolist", [])
-        if not isinstance(tolist, list) or not all(isinstance(t, str) for t in tolist):
-            raise RecordError("tolist must be a list of strings")
+        if not isinstance(tolist, list) or not all(isinstance(t, str) and len(t) <= MAX_ID for t in tolist):
+            raise RecordError(f"tolist must be a list of strings (each ≤ {MAX_ID} chars)")
         roomid = rec.get("roomid", "") or ""
-        if not isinstance(roomid, str):
-            raise RecordError("roomid must be a string")
+        if not isinstance(roomid, str) or len(roomid) > MAX_ID:
+            raise RecordError(f"roomid must be a string (≤ {MAX_ID} chars)")
         msgtype = rec.get("msgtype", "switch" if action == "switch" else "")
-        if not isinstance(msgtype, str) or not msgtype:
-            raise RecordError("msgtype must be a non-empty string")
+        if not isinstance(msgtype, str) or not msgtype or len(msgtype) > MAX_MSGTYPE:
+            raise RecordError(f"msgtype must be a non-empty string (≤ {MAX_MSGTYPE} chars)")
+        sender = sender or str(rec.get("user", ""))
+        if len(sender) > MAX_ID:
+            raise RecordError(f"from must be at most {MAX_ID} chars")
         s = rec.get("seq", seq)
-        return cls(msgid, action, sender or str(rec.get("user", "")), tuple(tolist), roomid, msgtime, msgtype,
-                   extract_text(msgtype, rec), dict(rec), int(s) if isinstance(s, int) else None)
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEQ):
+            raise RecordError("seq must be a non-negative 64-bit integer")
+        return cls(msgid, action, sender, tuple(tolist), roomid, msgtime, msgtype,
+                   extract_text(msgtype, rec), dict(rec), s)

@@ -11,8 +11,10 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import safe_json
 from bot.conversations.records import ArchiveRecord
-from bot.storage.sql import analyses, conversations, dialect_insert, flag_reviews, flags, insert_ignore, messages
+from bot.storage.sql import (analyses, conversation_members, conversations, dialect_insert, flag_reviews, flags,
+                              insert_ignore, messages)
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -23,14 +25,40 @@ def encode_cursor(*parts) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> list:
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def decode_cursor(cursor: str, *shape: type) -> list:
+    """A cursor this store made: a base64 JSON list of exactly `shape` (int = a 64-bit integer,
+    str = a string ≤ 300 chars, datetime = an ISO-8601 time with an offset). Anything else —
+    forged, truncated, from another list — raises ValueError("invalid cursor")."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError):
+        value = safe_json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")), max_depth=1)
+    except (ValueError, UnicodeEncodeError):  # binascii.Error and JsonInputError are ValueErrors
         raise ValueError("invalid cursor") from None
-    if not isinstance(value, list):
+    if not isinstance(value, list) or len(value) != len(shape):
         raise ValueError("invalid cursor")
-    return value
+    out = []
+    for v, kind in zip(value, shape):
+        if kind is int and isinstance(v, int) and not isinstance(v, bool) and INT64[0] <= v <= INT64[1]:
+            out.append(v)
+        elif kind is str and isinstance(v, str) and len(v) <= 300:
+            out.append(v)
+        elif kind is datetime and isinstance(v, str) and len(v) <= 40:
+            out.append(_cursor_time(v))
+        else:
+            raise ValueError("invalid cursor")
+    return out
+
+
+def _cursor_time(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise ValueError
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError("invalid cursor") from None
 
 
 @dataclass(frozen=True)
@@ -43,9 +71,30 @@ class NewFlag:
     detail: str = ""
 
 
+def _in_scope(column, member: str | None):
+    """A WHERE clause limiting `column` (a conversation id) to `member`'s conversations, or None."""
+    if member is None:
+        return None
+    return column.in_(sa.select(conversation_members.c.conversation_id)
+                      .where(conversation_members.c.member_id == member))
+
+
 class ConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    async def backfill_members(self) -> int:
+        """Fill `conversation_members` from conversations stored before it existed (once: only
+        while it is empty). Returns the number of conversations filled in."""
+        async with self.engine.begin() as conn:
+            if (await conn.execute(sa.select(conversation_members.c.member_id).limit(1))).first() is not None:
+                return 0
+            rows = (await conn.execute(sa.select(conversations.c.id, conversations.c.participants))).all()
+            members = [{"conversation_id": cid, "member_id": p["id"]} for cid, people in rows
+                       for p in (people or []) if isinstance(p, dict) and p.get("id")]
+            for start in range(0, len(members), 1000):
+                await conn.execute(insert_ignore(self.engine, conversation_members), members[start:start + 1000])
+        return len(rows)
 
     # --- ingestion ------------------------------------------------------------------------------
     async def ingest(self, records: Sequence[ArchiveRecord], source: str = "archive") -> tuple[list[str], int]:
@@ -124,6 +173,10 @@ class ConversationStore:
                                         stmt.excluded.last_message_at), else_=conversations.c.last_message_at),
         }).returning(conversations.c.id, conversations.c.participants, sort_by_parameter_order=True)
         returned = (await conn.execute(stmt, rows)).all()
+        members = [{"conversation_id": conv_id, "member_id": pid}
+                   for conv_id, people in people_by_conv.items() for pid in sorted(people)]
+        if members:
+            await conn.execute(insert_ignore(self.engine, conversation_members), members)
         for conv_id, participants in returned:
             known = {p["id"]: p for p in (participants or [])}
             people = people_by_conv[conv_id]
@@ -178,8 +231,11 @@ class ConversationStore:
 
     async def list_flags(self, status: str | None, reason: str | None, severity: str | None,
                          conversation_id: str | None, staff: str | None, since: datetime | None,
-                         until: datetime | None, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+                         until: datetime | None, cursor: str | None, limit: int,
+                         member: str | None = None) -> tuple[list[dict], str | None]:
         q = sa.select(flags).order_by(flags.c.severity_rank.desc(), flags.c.created_at.desc(), flags.c.id.desc())
+        if (scope := _in_scope(flags.c.conversation_id, member)) is not None:
+            q = q.where(scope)
         for col, value in ((flags.c.status, status), (flags.c.reason, reason), (flags.c.severity, severity),
                            (flags.c.conversation_id, conversation_id), (flags.c.staff_id, staff)):
             if value:
@@ -189,8 +245,7 @@ class ConversationStore:
         if until:
             q = q.where(flags.c.created_at < until)
         if cursor:
-            rank, created, fid = decode_cursor(cursor)
-            created_dt = datetime.fromisoformat(created)
+            rank, created_dt, fid = decode_cursor(cursor, int, datetime, str)
             q = q.where(sa.or_(
                 flags.c.severity_rank < rank,
                 sa.and_(flags.c.severity_rank == rank, flags.c.created_at < created_dt),
@@ -229,8 +284,11 @@ class ConversationStore:
 
     # --- reading ----------------------------------------------------------------------------------
     async def list_conversations(self, kind: str | None, staff: str | None, flagged: bool | None,
-                                 cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+                                 cursor: str | None, limit: int, member: str | None = None) -> tuple[list[dict], str | None]:
+        """`member`: only conversations this person takes part in (a staff member's scope)."""
         q = sa.select(conversations).order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
+        if (scope := _in_scope(conversations.c.id, member)) is not None:
+            q = q.where(scope)
         if kind:
             q = q.where(conversations.c.kind == kind)
         if staff:
@@ -238,7 +296,7 @@ class ConversationStore:
         if flagged:
             q = q.where(conversations.c.flag_count > 0)
         if cursor:
-            last_at, cid = decode_cursor(cursor)
+            last_at, cid = decode_cursor(cursor, int, str)
             q = q.where(sa.or_(conversations.c.last_message_at < last_at,
                                sa.and_(conversations.c.last_message_at == last_at, conversations.c.id < cid)))
         async with self.engine.connect() as conn:
@@ -247,9 +305,13 @@ class ConversationStore:
         nxt = encode_cursor(rows[limit - 1]["last_message_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         return items, nxt
 
-    async def get_conversation(self, conv_id: str) -> dict | None:
+    async def get_conversation(self, conv_id: str, member: str | None = None) -> dict | None:
+        """The conversation, or None when it does not exist or `member` does not take part in it."""
+        q = sa.select(conversations).where(conversations.c.id == conv_id)
+        if (scope := _in_scope(conversations.c.id, member)) is not None:
+            q = q.where(scope)
         async with self.engine.connect() as conn:
-            r = (await conn.execute(sa.select(conversations).where(conversations.c.id == conv_id))).mappings().first()
+            r = (await conn.execute(q)).mappings().first()
         return conversation_json(r) if r else None
 
     async def list_messages(self, conv_id: str, cursor: str | None, limit: int,
@@ -272,7 +334,7 @@ class ConversationStore:
                 return [message_json(r) for r in rows], None
             q = base.order_by(messages.c.msgtime, messages.c.msgid)
             if cursor:
-                t, mid = decode_cursor(cursor)
+                t, mid = decode_cursor(cursor, int, str)
                 q = q.where(sa.or_(messages.c.msgtime > t, sa.and_(messages.c.msgtime == t, messages.c.msgid > mid)))
             rows = (await conn.execute(q.limit(limit + 1))).mappings().all()
         items = [message_json(r) for r in rows[:limit]]

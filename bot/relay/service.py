@@ -6,7 +6,6 @@ answer (group-committed per event-loop tick), so an acknowledged sign-up survive
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import logging
 import time
@@ -19,9 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import keys
+from bot.csv_export import csv_text
 from bot.relay.ledger import RelayLedger, RelayMissing
 from bot.relay.parse import list_credits, parse_native_list, remember_lines, understand
-from bot.storage.sql import insert_ignore, relay_events, relays
+from bot.storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,9 @@ def relay_json(row) -> dict:
     return {
         "id": row["id"], "chat_id": row["chat_id"], "title": row["title"], "stock": row["stock"],
         "per_user_limit": row["per_user_limit"], "waitlist_enabled": row["waitlist"],
-        "ends_at": row["ends_at"].isoformat() if row["ends_at"] else None, "chat_kind": row["chat_kind"],
+        "ends_at": aware_iso(row["ends_at"]), "chat_kind": row["chat_kind"],
         "owner_userid": row["owner_userid"], "created_by": row["created_by"],
-        "created_at": row["created_at"].isoformat() if row["created_at"] else None,
-        "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+        "created_at": aware_iso(row["created_at"]), "closed_at": aware_iso(row["closed_at"]),
     }
 
 
@@ -319,19 +318,11 @@ class RelayService:
 
     async def export_csv(self, relay_id: str) -> str:
         st = await self.state(relay_id)
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["list", "position", "sender_id", "sender_name", "quantity", "at"])
-        for e in st["entries"]:
-            w.writerow(["confirmed", e["position"], e["sender_id"], _csv_safe(e["sender_name"]), e["quantity"], e["at"]])
-        for e in st["waitlist"]:
-            w.writerow(["waitlist", e["position"], e["sender_id"], _csv_safe(e["sender_name"]), e["quantity"], ""])
-        return buf.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas in customer-chosen names (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+        rows: list[list] = [["list", "position", "sender_id", "sender_name", "quantity", "at"]]
+        rows += [["confirmed", e["position"], e["sender_id"], e["sender_name"], e["quantity"], e["at"]]
+                 for e in st["entries"]]
+        rows += [["waitlist", e["position"], e["sender_id"], e["sender_name"], e["quantity"], ""] for e in st["waitlist"]]
+        return csv_text(rows)
 
 
 def canonical_list_text(state: dict) -> str:

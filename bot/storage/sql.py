@@ -6,6 +6,7 @@ several processes at once, see `create_schema`).
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import AsyncIterator
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("userid", sa.String(64), nullable=True),  # the WeCom userid of a staff token
 )
 
 channels = sa.Table(
@@ -48,6 +50,14 @@ welcome_log = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+def aware_iso(dt: datetime | None) -> str | None:
+    """ISO-8601 with an offset: SQLite hands back naive datetimes for timezone-aware columns
+    (they hold UTC), PostgreSQL aware ones; both answer `…+00:00`."""
+    if dt is None:
+        return None
+    return (dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)).isoformat()
 
 
 def dialect_insert(engine: AsyncEngine, table: sa.Table):
@@ -82,19 +92,16 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-    except (IntegrityError, ProgrammingError):
-        # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(add_missing_columns)
-    except (IntegrityError, ProgrammingError):
-        async with engine.begin() as conn:  # the same race, on ALTER TABLE
-            await conn.run_sync(add_missing_columns)
+    for attempt in range(2):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+                await conn.run_sync(add_missing_columns)
+            return
+        except (IntegrityError, ProgrammingError):
+            # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
+            if attempt:
+                raise
 
 
 def add_missing_columns(sync_conn) -> None:
@@ -109,7 +116,7 @@ def add_missing_columns(sync_conn) -> None:
         for col in table.columns:
             if col.name not in have and col.nullable:
                 ddl = sa.schema.CreateColumn(col).compile(dialect=sync_conn.dialect)
-                sync_conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN {ddl}'))
+                sync_conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
 
 
 @asynccontextmanager
@@ -221,6 +228,16 @@ messages = sa.Table(
     sa.Column("source", sa.String(16), nullable=False, server_default="archive"),
     sa.Index("ix_messages_conv_time", "conversation_id", "msgtime"),
     sa.Index("ix_messages_pending", "analyzed", "msgtime"),
+)
+
+# Who takes part in a conversation (staff and customers), for ownership checks: a staff member
+# sees the conversations they are a member of (docs/CONSOLE.md, "Who sees what").
+conversation_members = sa.Table(
+    "conversation_members",
+    metadata,
+    sa.Column("conversation_id", sa.String(300), primary_key=True),
+    sa.Column("member_id", sa.String(128), primary_key=True),
+    sa.Index("ix_conversation_members_member", "member_id"),
 )
 
 analyses = sa.Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.channels import Channel
 from bot.web.appkeys import CHANNELS, TOKENS
@@ -15,6 +15,14 @@ class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["admin", "trainer", "qa", "staff"]
     name: str = Field(min_length=1, max_length=200)
+    userid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$",
+                               description="the WeCom userid of a staff member (required for staff)")
+
+    @model_validator(mode="after")
+    def _staff_has_userid(self) -> "TokenRequest":
+        if self.role == "staff" and not self.userid:
+            raise ValueError("a staff token needs userid (the member's WeCom userid)")
+        return self
 
 
 class ChannelRequest(BaseModel):
@@ -35,7 +43,7 @@ class ChannelRequest(BaseModel):
 @roles()
 async def create_token(request: web.Request) -> web.Response:
     req = await read_model(request, TokenRequest)
-    info, token = await request.app[TOKENS].create(req.role, req.name, principal(request).name)
+    info, token = await request.app[TOKENS].create(req.role, req.name, principal(request).name, req.userid)
     return web.json_response({**info, "token": token}, status=201)
 
 

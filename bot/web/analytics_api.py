@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from aiohttp import web
 
 from bot.web.appkeys import ANALYTICS
-from bot.web.errors import ApiError, roles
+from bot.web.errors import ApiError, principal, roles
 
 
 def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -47,7 +47,7 @@ async def customers(request: web.Request) -> web.Response:
 @roles("qa", "trainer", "staff")
 async def dormant(request: web.Request) -> web.Response:
     items = await request.app[ANALYTICS].dormant(_int(request, "days", 14, 1, 365), datetime.now(timezone.utc),
-                                                 _int(request, "limit", 100, 1, 1000))
+                                                 _int(request, "limit", 100, 1, 1000), principal(request).member_scope)
     return web.json_response({"items": items})
 
 

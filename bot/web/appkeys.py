@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.auth import TokenStore
+from bot.auth_limits import FailureLimiter
 from bot.channels import ChannelStore
 from bot.crypto import WeComCrypto
 from bot.event_queue import EventQueue
@@ -34,3 +35,4 @@ CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 REDIS = web.AppKey("redis", aioredis.Redis)
 ANALYTICS = web.AppKey("analytics", Analytics)
 SESSIONS = web.AppKey("sessions", SessionStore)
+AUTH_LIMITS = web.AppKey("auth_limits", FailureLimiter)

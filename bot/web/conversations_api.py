@@ -11,9 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 
+from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
 from bot.event_queue import Envelope
-from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS
+from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
 from bot.web.errors import ApiError, principal, read_json, read_model, roles
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,11 @@ async def ingest_archive(request: web.Request) -> web.Response:
     return web.json_response({"accepted": len(stored), "duplicates": duplicates, "errors": errors})
 
 
-@roles("qa", "trainer")
+def _unmasked(request: web.Request) -> bool:
+    return principal(request).role in request.app[SETTINGS].unmasked_roles
+
+
+@roles("qa", "trainer", "staff")
 async def list_conversations(request: web.Request) -> web.Response:
     kind = request.query.get("kind")
     if kind not in (None, "private", "group"):
@@ -79,7 +84,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     try:
         items, nxt = await request.app[CONVERSATIONS].list_conversations(
             kind, request.query.get("staff"), request.query.get("flagged") == "true", request.query.get("cursor"),
-            _limit(request))
+            _limit(request), principal(request).member_scope)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     return web.json_response({"items": items, "next": nxt})
@@ -89,7 +94,8 @@ async def list_conversations(request: web.Request) -> web.Response:
 async def conversation_messages(request: web.Request) -> web.Response:
     store = request.app[CONVERSATIONS]
     conv_id = request.match_info["id"]
-    conv = await store.get_conversation(conv_id)
+    # Someone else's conversation answers the same 404 as a missing one, so ids cannot be probed.
+    conv = await store.get_conversation(conv_id, principal(request).member_scope)
     if conv is None:
         raise ApiError(404, "not_found", "no such conversation")
     try:
@@ -97,10 +103,15 @@ async def conversation_messages(request: web.Request) -> web.Response:
                                                request.query.get("around"))
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    body = {"items": items, "next": nxt, "conversation": conv}
     raw = await request.app[REDIS].get(f"copilot:conv:{conv_id}:suggestions")
-    if raw:
-        body["suggestions"] = json.loads(raw)
+    suggested = json.loads(raw) if raw else None
+    if not _unmasked(request):
+        items = [mask_message(m) for m in items]
+        if suggested and suggested.get("text"):
+            suggested = {**suggested, "text": mask_text(suggested["text"])}
+    body = {"items": items, "next": nxt, "conversation": conv}
+    if suggested:
+        body["suggestions"] = suggested
     return web.json_response(body)
 
 
@@ -115,9 +126,11 @@ async def list_flags(request: web.Request) -> web.Response:
     try:
         items, nxt = await request.app[CONVERSATIONS].list_flags(
             status, q.get("reason"), severity, q.get("conversation_id"), q.get("staff"), _time(request, "since"),
-            _time(request, "until"), q.get("cursor"), _limit(request))
+            _time(request, "until"), q.get("cursor"), _limit(request), principal(request).member_scope)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
+    if not _unmasked(request):
+        items = [mask_flag(f) for f in items]
     return web.json_response({"items": items, "next": nxt})
 
 
@@ -128,4 +141,6 @@ async def review_flag(request: web.Request) -> web.Response:
     flag = await store.review_flag(request.match_info["id"], req.verdict, req.note, principal(request).name)
     if flag is None:
         raise ApiError(404, "not_found", "no such flag")
+    if not _unmasked(request):
+        flag = mask_flag(flag)
     return web.json_response({**flag, "history": await store.flag_history(flag["id"])})

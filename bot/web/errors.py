@@ -2,7 +2,6 @@
 that every request goes through (errors, metrics, auth)."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Awaitable, Callable, TypeVar
@@ -10,8 +9,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot import safe_json
 from bot.auth import Principal
-from bot.web.appkeys import METRICS, SESSIONS, SETTINGS, TOKENS
+from bot.web.appkeys import AUTH_LIMITS, METRICS, SESSIONS, SETTINGS, TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +20,35 @@ PRINCIPAL = "principal"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def client_address(request: web.Request) -> str:
+    """The peer address (X-Forwarded-For is not trusted: see docs/CONFIGURATION.md)."""
+    return request.remote or "unknown"
+
+
+async def refuse_if_throttled(request: web.Request) -> None:
+    """429 with Retry-After while this address (or everyone) has used up its failed-token budget."""
+    limiter = request.app.get(AUTH_LIMITS)
+    if limiter is None:
+        return
+    wait = await limiter.retry_after(client_address(request))
+    if wait is not None:
+        raise ApiError(429, "rate_limited", f"too many failed token attempts; retry in {wait} s",
+                       headers={"Retry-After": str(wait)})
+
+
+async def count_failure(request: web.Request) -> None:
+    limiter = request.app.get(AUTH_LIMITS)
+    if limiter is not None:
+        await limiter.failed(client_address(request))
 
 
 def roles(*allowed: str) -> Callable:
@@ -69,9 +91,9 @@ async def read_json(request: web.Request) -> Any:
     if body is None:
         raise ApiError(413, "too_large", f"request body over {limit} bytes")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "request body is not valid JSON") from None
+        return safe_json.loads(body)
+    except safe_json.JsonInputError as exc:
+        raise ApiError(400, "bad_json", f"request body is not acceptable JSON: {exc}") from None
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -117,12 +139,13 @@ async def observe(request: web.Request, handler: Callable[[web.Request], Awaitab
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if not request.path.startswith("/api/"):
+    # /console/* are the JSON endpoints of the pages (login, session, logout).
+    if not request.path.startswith(("/api/", "/console/")):
         return await handler(request)
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -149,7 +172,7 @@ async def _session_principal(request: web.Request) -> Principal | None:
         return None
     if not csrf_ok(request, session):
         raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token")
-    return Principal(session["token_id"], session["name"], session["role"])
+    return Principal(session["token_id"], session["name"], session["role"], session.get("userid"))
 
 
 @web.middleware
@@ -159,9 +182,14 @@ async def authenticate(request: web.Request, handler: Callable[[web.Request], Aw
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        who = await request.app[TOKENS].authenticate(token.strip())
+        tokens = request.app[TOKENS]
+        who = tokens.known_valid(token.strip())
         if who is None:
-            raise ApiError(401, "unauthorized", "invalid or revoked token")
+            await refuse_if_throttled(request)
+            who = await tokens.authenticate(token.strip())
+            if who is None:
+                await count_failure(request)
+                raise ApiError(401, "unauthorized", "invalid or revoked token")
     else:
         who = await _session_principal(request)
         if who is None:

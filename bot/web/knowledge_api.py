@@ -8,6 +8,8 @@ import json
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot import safe_json
+from bot.csv_export import csv_text
 from bot.web.appkeys import KNOWLEDGE, NLP, SETTINGS
 from bot.web.errors import ApiError, read_json, read_limited, read_model, roles, validation_message
 from knowledge.scripts import ID_PATTERN, ScriptInput
@@ -101,14 +103,30 @@ def parse_import(body: str, content_type: str) -> tuple[list[tuple[int, ScriptIn
     """→ ([(line, script)], [{"line", "message"}]). Lines are the file's line numbers (CSV: header = 1)."""
     good, errors = [], []
     if content_type == "text/csv":
-        reader = csv.DictReader(io.StringIO(body))
-        if not reader.fieldnames or not {"question", "reply"} <= set(reader.fieldnames):
+        # newline="": the csv module itself splits records, so a bare CR ends a line (as in old
+        # Mac exports) instead of raising "new-line character seen in unquoted field".
+        reader = csv.DictReader(io.StringIO(body, newline=""))
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            return [], [{"line": 1, "message": f"CSV header: {exc}"}]
+        if not fieldnames or not {"question", "reply"} <= set(fieldnames):
             return [], [{"line": 1, "message": "CSV header must include question and reply"}]
-        unknown = set(reader.fieldnames) - set(FIELDS) - {"stats"}
+        unknown = set(fieldnames) - set(FIELDS) - {"stats"}
         if unknown:
             errors.append({"line": 1, "message": f"ignored unknown columns: {', '.join(sorted(unknown))}"})
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. a field over csv.field_size_limit(); the reader goes on
+                errors.append({"line": reader.line_num + 1, "message": f"CSV: {exc}"})
+                continue
             line = reader.line_num
+            if any("\x00" in v for v in row.values() if isinstance(v, str)):
+                errors.append({"line": line, "message": "fields may not contain NUL (U+0000)"})
+                continue
             try:
                 good.append((line, ScriptInput.model_validate({k: v for k, v in row.items() if k and v not in (None, "")})))
             except ValidationError as exc:
@@ -118,14 +136,14 @@ def parse_import(body: str, content_type: str) -> tuple[list[tuple[int, ScriptIn
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = safe_json.loads(raw)
                 if not isinstance(obj, dict):
                     raise ValueError("each line must be a JSON object")
                 good.append((line, ScriptInput.model_validate(obj)))
             except ValidationError as exc:
                 errors.append({"line": line, "message": validation_message(exc)})
-            except ValueError as exc:
-                errors.append({"line": line, "message": f"invalid JSON: {exc}"})
+            except ValueError as exc:  # safe_json.JsonInputError or not an object
+                errors.append({"line": line, "message": str(exc)})
     return good, errors
 
 
@@ -161,13 +179,11 @@ async def export_scripts(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "invalid_request", "format must be jsonl or csv")
     items = await request.app[KNOWLEDGE].store.all()
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=FIELDS)
-        w.writeheader()
+        rows: list[list] = [FIELDS]
         for s in items:
             d = s.to_json()
-            w.writerow({k: ("|".join(d["tags"]) if k == "tags" else d[k]) for k in FIELDS})
-        return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
+            rows.append(["|".join(d["tags"]) if k == "tags" else d[k] for k in FIELDS])
+        return web.Response(text=csv_text(rows), content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": 'attachment; filename="scripts.csv"'})
     text = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in items)
     return web.Response(text=text, content_type="application/x-ndjson", charset="utf-8",

@@ -6,44 +6,71 @@ import hashlib
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from bot import safe_json
 from bot.web.appkeys import COMPONENTS, SESSIONS, TOKENS
-from bot.web.errors import ApiError, read_json, roles
+from bot.web.errors import ApiError, count_failure, read_limited, refuse_if_throttled, roles
 from bot.web.sessions import COOKIE, csrf_ok, set_cookie
 
 STATIC = Path(__file__).resolve().parent / "static"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'self'")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; base-uri 'none'; form-action 'self'",
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+# The console may not be framed at all (clickjacking). The sidebar is opened by WeCom's clients as
+# the chat-toolbar page, and WeCom does not document the origin it would frame it from, so it
+# keeps no frame restriction (docs/CONSOLE.md, "Framing").
+NO_FRAMING = {"Content-Security-Policy": CSP + "; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 
 
-def _page(name: str) -> web.FileResponse:
-    return web.FileResponse(STATIC / name, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+def _page(name: str, extra: dict[str, str] | None = None) -> web.FileResponse:
+    return web.FileResponse(STATIC / name, headers={**SECURITY_HEADERS, **(extra or {}), "Cache-Control": "no-store"})
 
 
 async def console(_request: web.Request) -> web.StreamResponse:
-    return _page("console.html")
+    return _page("console.html", NO_FRAMING)
 
 
 async def sidebar(_request: web.Request) -> web.StreamResponse:
     return _page("sidebar.html")
 
 
-async def login(request: web.Request) -> web.Response:
-    if request.content_type == "application/json":
-        data = await read_json(request)
-        token = data.get("token", "") if isinstance(data, dict) else ""
+LOGIN_MAX_BYTES = 4096
+
+
+async def _login_token(request: web.Request) -> str:
+    """The token from a small JSON or urlencoded body; anything else is a 4xx (never a 500)."""
+    ctype = request.content_type
+    if ctype not in ("application/json", "application/x-www-form-urlencoded"):
+        raise ApiError(415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded")
+    body = await read_limited(request, LOGIN_MAX_BYTES)
+    if body is None:
+        raise ApiError(413, "too_large", f"request body over {LOGIN_MAX_BYTES} bytes")
+    if ctype == "application/json":
+        try:
+            data = safe_json.loads(body)
+        except safe_json.JsonInputError as exc:
+            raise ApiError(400, "bad_json", f"request body is not acceptable JSON: {exc}") from None
+        token = data.get("token") if isinstance(data, dict) else None
     else:
-        token = (await request.post()).get("token", "")
-    token = str(token).strip()
+        form = parse_qs(body.decode("latin-1"), max_num_fields=20, encoding="utf-8", errors="replace")
+        token = (form.get("token") or [None])[0]
+    return token.strip() if isinstance(token, str) else ""
+
+
+async def login(request: web.Request) -> web.Response:
+    await refuse_if_throttled(request)
+    token = await _login_token(request)
     who = await request.app[TOKENS].authenticate(token) if token else None
     if who is None:
-        return web.json_response({"error": {"code": "unauthorized", "message": "invalid or revoked token"}}, status=401)
+        await count_failure(request)
+        raise ApiError(401, "unauthorized", "invalid or revoked token")
     sid, csrf = await request.app[SESSIONS].create(who)
     resp = web.json_response({"name": who.name, "role": who.role, "csrf": csrf})
     set_cookie(request, resp, sid)
@@ -88,7 +115,7 @@ async def sidebar_oauth(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="only members of the corp can use the sidebar")
     from bot.auth import Principal
 
-    sid, _csrf = await request.app[SESSIONS].create(Principal(f"wecom:{userid}", str(userid), "staff"))
+    sid, _csrf = await request.app[SESSIONS].create(Principal(f"wecom:{userid}", str(userid), "staff", str(userid)))
     resp = web.HTTPFound("/sidebar?wecom=1")
     set_cookie(request, resp, sid)
     raise resp

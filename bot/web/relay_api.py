@@ -13,6 +13,9 @@ from bot.web.appkeys import RELAYS
 from bot.web.errors import ApiError, principal, read_model, roles
 
 
+ENDS_AT_RANGE = (2000, 2999)
+
+
 class RelayCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     chat_id: str = Field(min_length=1, max_length=128)
@@ -27,9 +30,17 @@ class RelayCreate(BaseModel):
     @field_validator("ends_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
+        if v is None:
+            return v
+        if v.tzinfo is None:
             raise ValueError("ends_at must include a timezone offset, e.g. 2026-11-22T20:00:00+08:00")
-        return v
+        try:  # years 1 and 9999 overflow when moved to UTC; the stores also need a sane range
+            utc = v.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("ends_at is out of range") from None
+        if not ENDS_AT_RANGE[0] <= utc.year <= ENDS_AT_RANGE[1]:
+            raise ValueError(f"ends_at must be between the years {ENDS_AT_RANGE[0]} and {ENDS_AT_RANGE[1]}")
+        return utc
 
 
 class RelayMessage(BaseModel):

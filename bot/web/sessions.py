@@ -27,7 +27,7 @@ class SessionStore:
     async def create(self, who: Principal) -> tuple[str, str]:
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         await self.redis.set(_key(sid), json.dumps({"token_id": who.token_id, "name": who.name, "role": who.role,
-                                                    "csrf": csrf}), ex=TTL)
+                                                    "userid": who.userid, "csrf": csrf}), ex=TTL)
         return sid, csrf
 
     async def get(self, sid: str) -> dict | None:
