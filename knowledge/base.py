@@ -16,29 +16,32 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from knowledge.index import VectorIndex
-from knowledge.lexical import BM25Index
+from knowledge.lexical import CharTfidfIndex
 from knowledge.scripts import MAX_ALTERNATIVES, Script, ScriptInput, ScriptStore, script_views, vector_id_for
 
 log = logging.getLogger(__name__)
 
 CHANGES_KEY = "copilot:kb:changes"
 MAX_VIEWS = 3 + MAX_ALTERNATIVES  # question, question+scenario+reply, reply, alternatives
+CHIT_CHAT_INTENTS = ("greeting", "other")
 VIEWS_PER_CANDIDATE = 4  # search this many views per wanted script (several views of one script rank close)
 CHANGES_MAXLEN = 100_000
 
 
 @dataclass(frozen=True)
 class Fusion:
-    """Hybrid score = dense·cos + lexical·(BM25 / best BM25 among candidates) + prior·(adoption − ½).
-    Defaults chosen on the training part of the retrieval set (`python -m training evaluate-retrieval`)."""
+    """Hybrid score = dense·(cosine of the best view) + lexical·(character TF-IDF cosine) + prior·(adoption − ½).
+    Weights chosen on a spent blind query set (docs/EVALUATION.md)."""
 
     dense: float = 1.0
-    lexical: float = 0.05
+    lexical: float = 1.0
     prior: float = 0.05
     candidates: int = 50
-    # When the best hybrid score is below this, nothing is suggested: on the training queries 0.4
-    # keeps every correct top answer and silences 77 % of off-topic messages (天气, 寒暄…).
-    min_score: float = 0.4
+    # When the best hybrid score is below this, nothing is suggested. Chosen on a spent blind set
+    # (docs/EVALUATION.md): 0.45 still answers ~95 % of real questions; messages the intent model
+    # calls greeting/other (寒暄, thanks, off-topic) must clear a higher bar, which silences most chit-chat.
+    min_score: float = 0.45
+    chit_chat_min_score: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class KnowledgeBase:
         self.reply_is_unsafe = reply_is_unsafe
         self.fusion = fusion
         self.index = VectorIndex(encoder.dim, encoder.name)
-        self.lexical = BM25Index()
+        self.lexical = CharTfidfIndex()
         self.by_vid: dict[int, Script] = {}
         self._last_change = "0-0"
         self._lock = asyncio.Lock()
@@ -129,7 +132,7 @@ class KnowledgeBase:
                 await self._run(index.build, ids, mat)
             await self._run(index.save, self.dir, checksum)
             log.info("knowledge index rebuilt", extra={"scripts": len(items), "kind": index.kind})
-        lexical = BM25Index()
+        lexical = CharTfidfIndex()
         for s in items:
             lexical.add(s.vector_id, s.index_text())
         self.index, self.lexical = index, lexical
@@ -251,12 +254,14 @@ class KnowledgeBase:
 
     # --- reading ------------------------------------------------------------------------------
     async def suggest(self, text: str, k: int = 3, tags: Sequence[str] = (), include_drafts: bool = False,
-                      mode: str = "hybrid") -> list[Suggestion]:
+                      mode: str = "hybrid", intent: str | None = None) -> list[Suggestion]:
+        """`intent`: the message's intent label when known; chit-chat needs a closer match."""
         await self.sync()
         if not self.by_vid:
             return []
         query = (await self.encode([text]))[0] if mode != "lexical" else None
-        return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode)
+        floor = self.fusion.chit_chat_min_score if intent in CHIT_CHAT_INTENTS else self.fusion.min_score
+        return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode, floor)
 
     async def suggest_many(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
         """Suggestions for several messages with one batched encoding (the pipeline's path)."""
@@ -271,7 +276,7 @@ class KnowledgeBase:
         return await self._run(rank_all)
 
     def _rank(self, text: str, query: np.ndarray | None, k: int, tags: tuple[str, ...], include_drafts: bool,
-              mode: str) -> list[Suggestion]:
+              mode: str, floor: float | None = None) -> list[Suggestion]:
         f = self.fusion
         n = f.candidates if not tags else max(f.candidates, 200)
         dense: dict[int, float] = {}
@@ -282,7 +287,6 @@ class KnowledgeBase:
                 if vid is not None and score > dense.get(vid, -1.0):
                     dense[vid] = score
         lexical = dict(self.lexical.search(text, n)) if mode != "dense" else {}
-        best_lex = max(lexical.values(), default=0.0) or 1.0
         out: list[Suggestion] = []
         for vid in set(dense) | set(lexical):
             s = self.by_vid.get(vid)
@@ -291,7 +295,7 @@ class KnowledgeBase:
             if tags and not set(tags) & set(s.tags):
                 continue
             d = dense.get(vid, 0.0)
-            lx = lexical.get(vid, 0.0) / best_lex
+            lx = lexical.get(vid, 0.0)
             if mode == "dense":
                 score = d
             elif mode == "lexical":
@@ -301,7 +305,7 @@ class KnowledgeBase:
             out.append(Suggestion(s, score, d, lx))
         out.sort(key=lambda x: -x.score)
         result = []
-        if mode == "hybrid" and out and out[0].score < f.min_score:
+        if mode == "hybrid" and out and out[0].score < (f.min_score if floor is None else floor):
             return []  # nothing relevant enough: an off-topic message gets no suggestion
         for sug in out:
             if self.reply_is_unsafe(sug.script.reply):

@@ -97,8 +97,8 @@ class Script:
         }
 
     def index_text(self) -> str:
-        """What lexical search sees: the question first, then scenario, alternatives and tags."""
-        return " ".join([self.question, self.scenario, *self.alternatives, " ".join(self.tags)])
+        """What lexical search sees: every view's words and the tags."""
+        return " ".join([self.question, self.scenario, *self.alternatives, self.reply, " ".join(self.tags)])
 
     def views(self) -> list[str]:
         return script_views(self.question, self.scenario, self.reply, self.alternatives)
@@ -124,9 +124,14 @@ def empty_stats() -> dict:
     return {"shown": 0, "adopted": 0, "rejected": 0}
 
 
+def _aware(t: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+
+
 def _row_to_script(r) -> Script:
     return Script(r["id"], int(r["vector_id"]), r["question"], r["reply"], r["scenario"], list(r["tags"] or []),
-                  r["source"], r["status"], dict(r["stats"] or {}), r["created_at"], r["updated_at"],
+                  r["source"], r["status"], dict(r["stats"] or {}), _aware(r["created_at"]), _aware(r["updated_at"]),
                   list(r.get("alternatives") or []))
 
 
@@ -211,8 +216,10 @@ class ScriptStore:
         if status:
             stmt = stmt.where(scripts.c.status == status)
         if q:
-            like = f"%{q}%"
-            stmt = stmt.where(sa.or_(scripts.c.question.like(like), scripts.c.reply.like(like)))
+            # A searched % or _ is a character, not a wildcard.
+            like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(sa.or_(scripts.c.question.like(like, escape="\\"),
+                                     scripts.c.reply.like(like, escape="\\")))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         items = [_row_to_script(r) for r in rows]

@@ -34,6 +34,17 @@ _AFTER_ALONE = set("了啊吧呀蛋死你他她的开货人")
 _NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢)[^，。！？,.!?;；\s]{0,2}$")
 # A clause that names the phrase to deny it (说能根治的都是骗人的, 百分百隔热是不可能的).
 _DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|不可信|别信|都别信|不可能|不存在|不靠谱|是违法的|违规)")
+# Whole-message frames: a warning against off-channel dealing, or a disclaimer of a banned claim.
+# Staff who divert a customer do not tell them to report it.
+_WARNING = re.compile(r"冒充|别上当|谨防|认准|举报|投诉|请勿|切勿|不要相信|别相信|别信|诈骗|官方小程序|官方渠道|只走|"
+                      r"以官方|只有这一个|不是我们的人")
+_DISCLAIMER = re.compile(r"广告法|不敢承诺|不能承诺|不承诺|不会跟你讲|不跟您讲|不跟你讲|不乱说|不能这么说|没这么说|"
+                         r"客人自己说|顾客说|别信|不能说|不敢说|不会说|不宣传")
+# A homophone spelt entirely with the commonest characters is a sentence, not an evasion (发你吗 ≠ 尼玛).
+_COMMON_CHARS = set("你您我他她它的得地了吗嘛么呢吧啊呀是在有和就也都还这那个骂码马去")
+# Accusations that are abuse only when aimed at the person or shop addressed.
+_DIRECTED_ONLY = {"骗子"}
+_SECOND_PERSON = re.compile(r"你|您|客服|店|老板|导购|你们")
 _CLAUSE = re.compile(r"[，。！？,.!?;；\n\s]")
 
 
@@ -91,6 +102,8 @@ class HitContext:
         norm = self.n.text
         word = norm[s:e]
         if homophone and not word.isascii():
+            if all(c in _COMMON_CHARS for c in word):
+                return True
             if _dictionary().get(word, 0) >= MIN_WORD_FREQ and category not in self.terms.get(word, ()):
                 return True  # literal variants (威信 for 微信) are lexicon terms, not homophones
             if self.cuts_word(s, e, category):
@@ -108,6 +121,15 @@ class HitContext:
             return True
         if category in ("diversion", "ad_law") and self._negated(s, e):
             return True
+        if (category == "diversion" and _WARNING.search(self.text)) or \
+                (category == "ad_law" and _DISCLAIMER.search(self.text)):
+            return True
+        if category == "abuse" and word in _DIRECTED_ONLY:
+            before, after = self._clause(s, e)
+            if not _SECOND_PERSON.search(before + after):
+                return True
+        if category == "privacy" and not any(c.isdigit() or ("a" <= c <= "z") for c in norm[e:e + 4]):
+            return True  # 身份证号是/验证码是 without the number itself
         if category == "ad_law" and word[:1] == "最" and e < len(norm) and norm[e].isdigit():
             return True  # a specification (最高1400转, 最大3kg), not a claim
         return False

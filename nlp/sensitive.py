@@ -240,6 +240,7 @@ _QQ_NUMBER = re.compile(r"(qq|扣扣|扣|企鹅|q)(号|是)?[1-9]\d{4,10}(?!\d)"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10x98765432"
 _ID_CONTEXT = re.compile(r"身份证|证件|身份号|身分证|护照|通行证|居留")
+_NOT_A_CARD = re.compile(r"订单|单号|快递|运单|物流|编号|流水|序列号|sn|imei")
 _CARD_CONTEXT = re.compile(r"卡|银行|账号|帐号|储蓄|信用")
 
 
@@ -285,6 +286,8 @@ def detect_personal(norm: str) -> list[tuple[int, int, str, str]]:
         if any(a <= m.start() < b for a, b, *_ in found):
             continue
         context = norm[max(0, m.start() - 12): m.start()] + norm[m.end(): m.end() + 6]
+        if _NOT_A_CARD.search(norm[max(0, m.start() - 8): m.start()]):
+            continue  # an order or tracking number
         if luhn_ok(s) and (s.startswith("62") or _CARD_CONTEXT.search(context)):
             found.append((m.start(), m.end(), "high", "detector:bank_card"))
         elif _CARD_CONTEXT.search(context) or s.startswith(("62", "4", "5")):

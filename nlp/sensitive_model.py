@@ -19,6 +19,8 @@ from nlp.normalize import Normalized
 
 # Advertising-law claims bind the brand's staff, not what a customer says.
 ROLES_FOR = {"ad_law": ("staff",)}
+# Below this many normalised characters a message is left to the lexicon ("你好" is not abuse).
+MIN_CHARS = 4
 
 
 @dataclass
@@ -42,6 +44,9 @@ class SensitiveModel:
         out: list[list[dict]] = []
         for (n, role), p in zip(items, proba):
             found = []
+            if len(n.text) < MIN_CHARS:
+                out.append(found)
+                continue
             for j, cat in enumerate(labels):
                 thr = self.thresholds.get(cat)
                 if thr is None or p[j] < thr or (cat in ROLES_FOR and role not in ROLES_FOR[cat]):

@@ -65,8 +65,6 @@ async def test_created_at_carries_its_offset_on_create_and_read(client, admin_he
     assert listed["created_at"].endswith("+00:00")
 
 
-@pytest.mark.xfail(strict=True, reason="the fix belongs in knowledge/scripts.py (ScriptStore.list), outside this "
-                                       "branch's scope; see the hardening report")
 async def test_script_search_escapes_like_wildcards(client, admin_headers):
     for i, q in enumerate(["面霜多少钱", "100%有效吗", "a_b"]):
         await client.post("/api/v1/scripts", json={"id": f"s{i}", "question": q, "reply": "r"}, headers=admin_headers)
@@ -75,11 +73,7 @@ async def test_script_search_escapes_like_wildcards(client, admin_headers):
     assert found(await (await client.get("/api/v1/scripts", params={"q": "_"}, headers=admin_headers)).json()) == ["s2"]
 
 
-@pytest.mark.xfail(strict=True, reason="Script.created_at comes naive from SQLite in knowledge/scripts.py, outside "
-                                       "this branch's scope; passes on PostgreSQL")
 async def test_script_created_at_carries_its_offset_on_read(client, admin_headers, settings):
-    if settings.database_url:
-        pytest.xfail("PostgreSQL returns aware datetimes already")
     created = await (await client.post("/api/v1/scripts", json={"id": "t1", "question": "q", "reply": "r"},
                                        headers=admin_headers)).json()
     got = await (await client.get("/api/v1/scripts/t1", headers=admin_headers)).json()

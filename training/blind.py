@@ -108,7 +108,8 @@ def evaluate_relay(threads: list[list[dict]]) -> dict:
             "action_accuracy": action_ok / n if n else 0.0, "per_action": per}
 
 
-def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: str) -> dict:
+def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: str, intent_model=None) -> dict:
+    """As the suggestions endpoint answers: with the message's intent when a model is given."""
     import asyncio
 
     from training.retrieval import knowledge_base_of
@@ -118,14 +119,19 @@ def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: st
     async def run(kb):
         asked = [q for q in queries if q.get("script_id")]
         chit = [q for q in queries if not q.get("script_id")]
+        labels = [lab for lab, _ in intent_model.predict([q["query"] for q in queries])] if intent_model else \
+            [None] * len(queries)
+        intent_of = {id(q): lab for q, lab in zip(queries, labels)}
         r1 = r3 = 0
         silent_asked = 0
         for q in asked:
-            ids = [s.script.id for s in await kb.suggest(q["query"], k=3)]
+            ids = [s.script.id for s in await kb.suggest(q["query"], k=3, intent=intent_of[id(q)])]
             r1 += ids[:1] == [q["script_id"]]
             r3 += q["script_id"] in ids
             silent_asked += not ids
-        silenced = sum(1 for q in chit if not await kb.suggest(q["query"], k=3))
+        silenced = 0
+        for q in chit:
+            silenced += not await kb.suggest(q["query"], k=3, intent=intent_of[id(q)])
         return {"n_queries": len(asked), "n_chit_chat": len(chit), "n_scripts": len(scripts),
                 "recall@1": r1 / max(1, len(asked)), "recall@3": r3 / max(1, len(asked)),
                 "answered_rate": 1 - silent_asked / max(1, len(asked)),
@@ -178,7 +184,7 @@ def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,
         kb = scripts_path or (directory / "scripts.jsonl")
         if not kb.is_file():
             kb = corpus.DATA / "kb" / "scripts.jsonl"
-        report["retrieval"] = evaluate_retrieval(corpus.read_jsonl(path), kb, encoder_name)
+        report["retrieval"] = evaluate_retrieval(corpus.read_jsonl(path), kb, encoder_name, shipped().intent)
     return report
 
 

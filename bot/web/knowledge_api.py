@@ -194,8 +194,8 @@ async def export_scripts(request: web.Request) -> web.StreamResponse:
 async def suggestions(request: web.Request) -> web.Response:
     req = await read_model(request, SuggestRequest)
     kb = request.app[KNOWLEDGE]
-    found = await kb.suggest(req.text, req.k, req.tags)
     [analysis] = await request.app[NLP].analyze([AnalyzeItem(req.text, "customer")])
+    found = await kb.suggest(req.text, req.k, req.tags, intent=analysis["intent"]["label"])
     if found:
         request.app[KNOWLEDGE_TASKS].add_shown([s.script.id for s in found])
     return web.json_response({"suggestions": [s.to_json() for s in found], "intent": analysis["intent"]})
