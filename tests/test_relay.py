@@ -259,3 +259,19 @@ async def test_staff_open_command_through_callback(client, parts, fake_wecom):
     assert reply["touser"] == "lisi" and "已开团" in reply["text"]["content"]
     [relay] = await parts.relays.list("open")
     assert (relay["chat_id"], relay["stock"], relay["per_user_limit"], relay["owner_userid"]) == ("wrABC12345", 50, 2, "lisi")
+
+
+async def test_reposted_native_list_credits_each_line_to_its_name(client, staff):
+    """WeChat's own list re-posted with one more line: the sender gets their line, the others the
+    lines with their names, and a repost that adds nothing changes nothing."""
+    relay = await create(client, staff, stock=20, per_user_limit=5)
+    listing = "#接龙\n大闸蟹\n1. 张三 2份\n2. 李四 1份"
+    await say(client, staff, relay["id"], "u_li", listing, "m1", name="李四")
+    mine = await say(client, staff, relay["id"], "u_wang", listing + "\n3. 王五 3份", "m2", name="王五")
+    assert (mine["action"], mine["quantity"], mine["confirmed_quantity"]) == ("join", 3, 3)
+    again = await say(client, staff, relay["id"], "u_zhao", listing + "\n3. 王五 3份", "m3", name="赵六")
+    assert again["action"] == "none"
+    st = await state(client, staff, relay["id"])
+    by_name = {e["sender_name"]: e["quantity"] for e in st["entries"]}
+    assert by_name == {"张三": 2, "李四": 1, "王五": 3}
+    assert st["remaining"] == 20 - 6

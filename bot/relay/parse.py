@@ -63,7 +63,7 @@ def _num(tok: str | None, default: int = 1) -> int:
 
 
 _QUESTION = re.compile(r"(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
-                       r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么")
+                       r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
@@ -84,7 +84,8 @@ _JOIN_PATTERNS = [
     re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
                r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记|整|给我整|给俺整|俺要|俺也要"
                r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me)" + NUM + UNIT),
-    re.compile(r"^" + NUM + UNIT + r"$"),
+    re.compile(r"^" + NUM + UNIT + r"(?![\d])"),
+    re.compile(r"(俩|两|仨|三)(人|个人|口人)"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订)(俩|仨)"),
@@ -93,13 +94,14 @@ _JOIN_PATTERNS = [
 _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
                          r"俺要|俺也要|阿拉要|阿拉也要|我也来|帮我记|帮俺记|给我记|me|我我我|算俺)")
 _JOIN_ANY = re.compile(r"接龙|报名|跟团|\+\d")
-_MORE = re.compile(r"(再帮|再给|再来|还要|另外|帮我.{1,4}?(拍|接|报|要|来|留))\D{0,6}?" + NUM + UNIT)
+_MORE = re.compile(r"(再帮|再给|再来|还要|另外|也要|也来|也接|帮我.{1,4}?(拍|接|报|要|来|留))\D{0,6}?" + NUM + UNIT)
 _JOIN_EAGER = re.compile(r"^(我报名|报名|算我|我要报名|我也报名)")
 _FIRST_PERSON = re.compile(r"我|俺|阿拉|咱|偶|^me|本人|算上")
 # An organiser announcing a sign-up ("大闸蟹团 接龙 周三发货", "需要的报名"), not joining it.
 _ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
                        r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动|"
-                       r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱")
+                       r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱|^收到|已登记|已记录|记下了|"
+                       r"已帮你|帮您登记|限量")
 _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
 
@@ -120,7 +122,7 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     # starts with +N and then asks something ("+1 什么时候到") still is one.
     questionish = bool(_QUESTION.search(t)) and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
-            and not re.search(r"\+\d{1,2}$", t):
+            and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
         return NONE
     minus = re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.])", t)
     if minus and not questionish:
@@ -184,8 +186,8 @@ def line_quantity(line: str, name: str = "") -> int:
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
     units = re.findall(NUM + UNIT, t)
-    if len(units) > 1:
-        return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件"
+    if len(units) > 1 and not re.search(r"给|帮|带|其中|里面", t):
+        return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件" (not "两张 一张给我儿子")
     m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})(?![\d.])", t)
     return _num(m.group(1)) if m else 1
 
