@@ -29,19 +29,19 @@ _NEGATION = re.compile(r"(请勿|切勿|谨防|严禁|禁止|不会|绝不|从�
                        r"不存在|没有|并非|不是|防止|以防|避免|不敢|谈不上|不提供|不要相信|不要轻信|别相信|别信|别轻信|"
                        r"不要私下|别私下|不要向|不要给|不要添加|不要加|别加|提防|小心)[^，。！？,.!?;；\s]{0,8}$")
 _BEFORE_ALONE = set("你您他她它真太好很个就是死")
-_AFTER_ALONE = set("了啊吧呀蛋死你他她的开货人")
+_AFTER_ALONE = set("了啊吧呀蛋死你他她的得开货人")
 # A bare negation right before the phrase (不要私下转给任何人, 没法保证十年, 不搞最低价).
-_NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢)[^，。！？,.!?;；\s]{0,2}$")
+_NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢)[^，。！？,.!?;；\s]{0,4}$")
 # A clause that names the phrase to deny it (说能根治的都是骗人的, 百分百隔热是不可能的).
 _DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|不可信|别信|都别信|不可能|不存在|不靠谱|是违法的|违规)")
 # Whole-message frames: a warning against off-channel dealing, or a disclaimer of a banned claim.
 # Staff who divert a customer do not tell them to report it.
 _WARNING = re.compile(r"冒充|别上当|谨防|认准|举报|投诉|请勿|切勿|不要相信|别相信|别信|诈骗|官方小程序|官方渠道|只走|"
-                      r"以官方|只有这一个|不是我们的人")
+                      r"以官方|只有这一个|不是我们的人|一律|小程序下单")
 _DISCLAIMER = re.compile(r"广告法|不敢承诺|不能承诺|不承诺|不会跟你讲|不跟您讲|不跟你讲|不乱说|不能这么说|没这么说|"
                          r"客人自己说|顾客说|别信|不能说|不敢说|不会说|不宣传")
 # A homophone spelt entirely with the commonest characters is a sentence, not an evasion (发你吗 ≠ 尼玛).
-_COMMON_CHARS = set("你您我他她它的得地了吗嘛么呢吧啊呀是在有和就也都还这那个骂码马去")
+_COMMON_CHARS = set("你您我他她它的得地了吗嘛么呢吧啊呀是在有和就也都还这那个骂码去")
 # Accusations that are abuse only when aimed at the person or shop addressed.
 _DIRECTED_ONLY = {"骗子"}
 _SECOND_PERSON = re.compile(r"你|您|客服|店|老板|导购|你们")

@@ -57,7 +57,7 @@ EMOJI_CHARS = {
     "🧡": "心", "💛": "心", "🖤": "心", "🤍": "心", "♡": "心", "💰": "钱", "💴": "钱", "💵": "钱", "🐷": "猪",
     "🐖": "猪", "🐶": "狗", "🐕": "狗", "🐴": "马", "🐎": "马", "💩": "屎", "🈶": "有", "🈚": "无", "🉑": "可",
     "🐔": "鸡", "🐓": "鸡", "🐂": "牛", "🐮": "牛", "🌿": "草", "🌱": "草", "🐍": "蛇", "🦢": "鹅", "🐧": "企鹅",
-    "☎": "电话", "📞": "电话", "📱": "手机", "🧧": "红包", "✉": "信", "📧": "信", "💌": "信",
+    "🐢": "龟", "🤡": "小丑", "☎": "电话", "📞": "电话", "📱": "手机", "🧧": "红包", "✉": "信", "📧": "信", "💌": "信",
 }
 # Characters written as their components, side by side.
 COMPONENTS = {
@@ -95,6 +95,8 @@ def _char_form(ch: str) -> str:
     out = []
     for c in unicodedata.normalize("NFKC", ch):
         c = c.lower()
+        if "\u00c0" <= c <= "\u024f":  # Latin with a tone mark or accent (shǎ bī): the bare letter
+            c = unicodedata.normalize("NFKD", c)[0]
         cat = unicodedata.category(c)
         if cat[0] in "LN":
             out.append(c)

@@ -177,7 +177,7 @@ def _syllables() -> frozenset[str]:
     return frozenset(_pinyin_table().values())
 
 
-_LATIN_RUN = re.compile(r"[a-z]{4,}")
+_LATIN_RUN = re.compile(r"[a-z]{2,}")
 
 
 def segment_pinyin(run: str) -> list[tuple[int, int]] | None:
@@ -279,7 +279,7 @@ def detect_personal(norm: str) -> list[tuple[int, int, str, str]]:
             found.append((m.start(), m.end(), "medium", "detector:phone_context"))
     for pat in (_TW_ID, _HK_ID, _PASSPORT):
         for m in pat.finditer(norm):
-            if _ID_CONTEXT.search(norm[max(0, m.start() - 10): m.start()]) or pat is _TW_ID:
+            if _ID_CONTEXT.search(norm[max(0, m.start() - 10): m.start()]):
                 found.append((m.start(), m.end(), "medium", "detector:id_document"))
     for m in _CARD.finditer(norm):
         s = m.group()

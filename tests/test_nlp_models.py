@@ -76,3 +76,26 @@ def test_missing_model_without_a_trainer_is_a_clear_error(tmp_path):
 class _Saved:
     def save(self, path):
         path.write_bytes(b"x")
+
+
+def test_sensitive_model_hits_carry_exact_spans_and_respect_roles():
+    """The learned check fires above its threshold, with the span it rests on in original offsets;
+    advertising claims only bind staff; very short messages are left to the lexicon."""
+    from nlp.normalize import normalize
+    from nlp.sensitive_model import SensitiveModel
+
+    threats = ["我知道你们店在哪 你等着", "下班路上小心点 我认识你", "明天我带几个兄弟过去找你", "你家住哪我清楚得很"]
+    claims = ["喝了保证长命百岁", "吃一个月保证不生病", "用了保证年轻十岁", "保证孩子考第一"]
+    clean = ["明天几点开门", "这个多少钱", "我想退货", "快递到哪了", "谢谢你呀", "有优惠吗", "我在你们店门口"]
+    texts = [normalize(t).text for t in threats * 5 + claims * 5 + clean * 5]
+    labels = ["abuse"] * 20 + ["ad_law"] * 20 + ["clean"] * 35
+    model = CascadeClassifier.train(texts, labels, UseEncoder(), tau=0.0)
+    sm = SensitiveModel(model, {"abuse": 0.5, "ad_law": 0.5})
+    text = "亲，我知道你们店在哪 你等着瞧"
+    [hits] = sm.hits([(normalize(text), "customer")])
+    assert [h["category"] for h in hits] == ["abuse"]
+    h = hits[0]
+    assert text[h["start"]:h["end"]] == h["match"] and h["rule"] == "model:abuse"
+    assert sm.hits([(normalize("用了保证年轻十岁"), "customer")]) == [[]]       # a customer's words
+    assert [x["category"] for x in sm.hits([(normalize("用了保证年轻十岁"), "staff")])[0]] == ["ad_law"]
+    assert sm.hits([(normalize("你等"), "customer")]) == [[]]                   # too short to judge

@@ -101,14 +101,27 @@ _FIRST_PERSON = re.compile(r"我|俺|阿拉|咱|偶|^me|本人|算上")
 _ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
                        r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动|"
                        r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱|^收到|已登记|已记录|记下了|"
-                       r"已帮你|帮您登记|限量")
+                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙")
 _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
+
+
+_CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
+_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
 
 
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     if not t:
         return NONE
+    if _AGREE.match(t):
+        return NONE  # "+1 同感": agreeing with someone, not signing up
+    t = _CONFIRM_TAIL.sub("", t) or t  # "…一共四颗行吗" asks for a confirmation, not a question about the relay
+    if spaced and _QUESTION.search(t):
+        first = re.split(r"[，,。.!！~～]", spaced, maxsplit=1)[0]
+        if first and first != spaced:
+            head = _intent_from_text(_clean(first))
+            if head.action == "join" and re.search(NUM + UNIT, _clean(first)):
+                return head  # "我要三盒 能送护理液吗": a sign-up, then a question
     for pat in _CANCEL_QTY:
         m = pat.search(t)
         if m:
@@ -143,6 +156,9 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
             more = _MORE.search(t, m.end())
             if more:  # "我要1组 再帮我闺蜜拍1组": one message, two sign-ups
                 q += _num(more.group(2))
+            each = re.search(r"(和|跟|与|、).{0,6}各", t)
+            if each:  # "给我和我妈各接一件": one each
+                q *= 1 + len(re.findall(r"和|跟|与|、", t[:each.end()]))
             return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if questionish:
         return NONE
@@ -185,10 +201,11 @@ def line_quantity(line: str, name: str = "") -> int:
     t = _clean(line)
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
+    t = re.sub(r"[(（【\[].*?([)）】\]]|$)", "", t)  # "2张（两只狗）": the parenthesis explains, it does not add
     units = re.findall(NUM + UNIT, t)
-    if len(units) > 1 and not re.search(r"给|帮|带|其中|里面", t):
-        return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件" (not "两张 一张给我儿子")
-    m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})(?![\d.])", t)
+    if len(units) > 1 and len({u for _n, u in units}) == 1 and not re.search(r"给|帮|带|其中|里面", t):
+        return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件" (not "两张 一张给我儿子", "2张 两台车")
+    m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})$", t)
     return _num(m.group(1)) if m else 1
 
 
