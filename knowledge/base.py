@@ -286,7 +286,7 @@ class KnowledgeBase:
                 vid = self.by_view.get(int(view))
                 if vid is not None and score > dense.get(vid, -1.0):
                     dense[vid] = score
-        lexical = dict(self.lexical.search(text, n)) if mode != "dense" else {}
+        lexical = dict(self.lexical.search(text, n, also=dense)) if mode != "dense" else {}
         out: list[Suggestion] = []
         for vid in set(dense) | set(lexical):
             s = self.by_vid.get(vid)
