@@ -52,6 +52,7 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=5000)
     p.add_argument("--models-dir", default=str(ROOT / "var" / "test-models"))
     p.add_argument("--natural", action="store_true", help="single dataset messages as they are (no concatenation)")
+    p.add_argument("--blind", help="a blind set directory: also compare sentiment accuracy with SnowNLP on it")
     a = p.parse_args()
     import ahocorasick
     from snownlp import SnowNLP
@@ -74,7 +75,8 @@ def main() -> None:
     rows.append(("full analyze (normalise + sensitive + intent + sentiment), batch 100",
                  rate(analyzer.analyze, items, 100)))
     rows.append(("full analyze, batch 1", rate(analyzer.analyze, items[:1000], 1)))
-    unsure = sum(p.max() < analyzer.intent.tau for p in analyzer.intent.char.pipeline.predict_proba(msgs)) / len(msgs)
+    unsure = {name: float((m.char.pipeline.predict_proba(msgs).max(axis=1) < m.tau).mean())
+              for name, m in (("intent", analyzer.intent), ("sentiment", analyzer.sentiment))}
     taus = (analyzer.intent.tau, analyzer.sentiment.tau)
     analyzer.intent.tau = analyzer.sentiment.tau = 0.0
     rows.append(("full analyze, char n-gram models only (no encoder), batch 100", rate(analyzer.analyze, items, 100)))
@@ -105,7 +107,14 @@ def main() -> None:
     print("|---|---:|")
     for name, r in rows:
         print(f"| {name} | {r:,.0f} |")
-    print(f"\nSentiment accuracy on the held-out chat split (n={len(test)}): ours {ours:.3f}, SnowNLP {base:.3f}")
+    if a.blind:
+        # Accuracy side by side on a blind set's sentiment lines (aggregate only, never items).
+        from training.corpus import lines_from
+
+        test = lines_from(Path(a.blind) / "sentiment.jsonl", "blind")
+        ours = sum(lab == e.label for (lab, _), e in zip(analyzer.sentiment.predict([e.text for e in test]), test)) / len(test)
+        base = sum(snownlp_label(e.text) == e.label for e in test) / len(test)
+        print(f"\nSentiment accuracy on blind set {Path(a.blind).name} (n={len(test)}): ours {ours:.3f}, SnowNLP {base:.3f}")
 
 
 if __name__ == "__main__":
