@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import kf, welcome
+from bot.handlers import kf, welcome
 from bot.relay import handlers as relay_handlers
 from bot.relay.announce import RelayAnnouncer, make_poster
 from bot.relay.ledger import RelayLedger
@@ -29,15 +29,15 @@ from bot.relay.service import RelayService
 from bot.auth import TokenStore, load_or_create_admin_token
 from bot.auth_limits import FailureLimiter
 from bot.channels import ChannelStore
-from bot.crypto import WeComCrypto
-from bot.event_queue import EventQueue
+from bot.gateway.crypto import WeComCrypto
+from bot.gateway.event_queue import EventQueue
 from bot.lifetime import DiesWithParent
 from bot.logs import configure_logging
 from bot.metrics import Metrics
-from bot.router import Router
+from bot.gateway.router import Router
 from bot.settings import Settings, SettingsError
-from bot.storage.redis_store import open_redis
-from bot.storage.sql import open_database
+from storage.redis_store import open_redis
+from storage.sql import open_database
 from bot.conversations.analytics import Analytics
 from bot.conversations.archive_puller import ArchivePuller, load_private_keys, pull_if_free
 from bot.conversations.pipeline import Pipeline
@@ -53,7 +53,7 @@ from nlp.encoders import make_encoder
 from nlp.service import NlpConfig, NlpService
 from bot.web.errors import api_errors, authenticate, observe
 from bot.wecom_api import WeComClient
-from bot.worker import StreamWorker
+from bot.gateway.worker import StreamWorker
 
 log = logging.getLogger("copilot")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import api_tokens, aware_iso
+from storage.sql import api_tokens, aware_iso
 
 ROLES = ("admin", "trainer", "qa", "staff")
 

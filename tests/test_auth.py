@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bot.storage.sql import api_tokens
+from storage.sql import api_tokens
 
 
 async def test_api_requires_token(client):

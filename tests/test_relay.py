@@ -165,7 +165,7 @@ async def test_concurrent_signups_never_oversell(parts):
     # sequence number) with a plain FIFO and compare.
     import sqlalchemy as sa
 
-    from bot.storage.sql import relay_events
+    from storage.sql import relay_events
 
     async with parts.engine.connect() as conn:
         events = (await conn.execute(sa.select(relay_events).where(relay_events.c.relay_id == rid)
@@ -205,7 +205,7 @@ async def test_sql_caught_up_after_crash_between_writes(parts):
     import sqlalchemy as sa
 
     from bot.relay.service import RelaySpec
-    from bot.storage.sql import relay_events
+    from storage.sql import relay_events
 
     svc = parts.relays
     rid = (await svc.create(RelaySpec("wrY", "t", 3, 2), "test"))["id"]

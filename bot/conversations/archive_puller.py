@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from bot.conversations.finance_sdk import NETWORK_ERROR, FinanceSdk, SdkError
 from bot.conversations.records import ArchiveRecord, RecordError
 from bot.conversations.store import ConversationStore
-from bot.event_queue import Envelope
-from bot.storage.sql import archive_parked, insert_ignore, messages
+from bot.gateway.event_queue import Envelope
+from storage.sql import archive_parked, insert_ignore, messages
 
 log = logging.getLogger(__name__)
 

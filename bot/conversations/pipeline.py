@@ -120,7 +120,7 @@ class Pipeline:
         """Flag 1-on-1 conversations whose last message is a customer question older than the SLA."""
         import sqlalchemy as sa
 
-        from bot.storage.sql import analyses, conversations, messages
+        from storage.sql import analyses, conversations, messages
 
         now_ms = now_ms or int(time.time() * 1000)
         cutoff = now_ms - self.unanswered_sla_ms
@@ -141,7 +141,7 @@ class Pipeline:
 
     async def requeue_stale(self, queue, older_than_ms: int = 60_000) -> int:
         """Stored but never analysed (e.g. Redis was down when they were accepted): queue them again."""
-        from bot.event_queue import Envelope
+        from bot.gateway.event_queue import Envelope
 
         ids = await self.store.unanalyzed_older_than(int(time.time() * 1000) - older_than_ms)
         if ids:

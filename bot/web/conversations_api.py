@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
-from bot.event_queue import Envelope
+from bot.gateway.event_queue import Envelope
 from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
 from bot.web.errors import ApiError, principal, read_json, read_model, roles
 

@@ -12,8 +12,8 @@ import logging
 import time
 
 from bot.conversations.records import ArchiveRecord
-from bot.messages import KfMsgOrEvent
-from bot.router import Router
+from bot.gateway.messages import KfMsgOrEvent
+from bot.gateway.router import Router
 from nlp.pipeline import AnalyzeItem
 
 log = logging.getLogger(__name__)
