@@ -31,3 +31,6 @@ def relay(relay_id: str, field: str) -> str:
 def auth_failures(scope: str, window: int) -> str:
     """Failed token attempts in one fixed window; scope is `all` or `ip:<address>`."""
     return f"{PREFIX}authfail:{scope}:{window}"
+
+
+MINING_DAILY = f"{PREFIX}mining:daily"  # one process mines draft scripts per day
