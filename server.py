@@ -31,7 +31,8 @@ from bot.settings import Settings, SettingsError
 from bot.web import knowledge_api
 from bot.web.appkeys import (ANALYTICS, AUTH_LIMITS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
                              SESSIONS, SETTINGS, TOKENS)
-from bot.web.errors import api_errors, authenticate, observe
+from bot.web.errors import api_errors
+from bot.web.middlewares import authenticate, observe
 from bot.web.routes import add_routes
 from bot.web.sessions import SessionStore
 

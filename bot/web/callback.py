@@ -13,7 +13,7 @@ from bot.gateway.crypto import CallbackCryptoError
 from bot.gateway.event_queue import Envelope
 from bot.gateway.messages import XmlError, dedupe_key, kind_of, parse_xml_fields
 from bot.web.appkeys import CRYPTO, METRICS, QUEUE, SETTINGS
-from bot.web.errors import read_limited
+from bot.web.requests import read_limited
 
 log = logging.getLogger(__name__)
 

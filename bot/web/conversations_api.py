@@ -15,7 +15,9 @@ from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
 from bot.gateway.event_queue import Envelope
 from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
-from bot.web.errors import ApiError, principal, read_json, read_model, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
+from bot.web.requests import read_json, read_model
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.web.appkeys import NLP
-from bot.web.errors import ApiError, read_json, roles, validation_message
+from bot.web.errors import ApiError
+from bot.web.middlewares import roles
+from bot.web.requests import read_json, validation_message
 from nlp.pipeline import AnalyzeItem
 from nlp.sensitive import LexiconError
 

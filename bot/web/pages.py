@@ -12,7 +12,9 @@ from aiohttp import web
 
 from bot import safe_json
 from bot.web.appkeys import COMPONENTS, SESSIONS, TOKENS
-from bot.web.errors import ApiError, count_failure, read_limited, refuse_if_throttled, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import count_failure, refuse_if_throttled, roles
+from bot.web.requests import read_limited
 from bot.web.sessions import COOKIE, csrf_ok, set_cookie
 
 STATIC = Path(__file__).resolve().parent / "static"
