@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.auth_limits import FailureLimiter
 from bot.components import Components, open_components
+from bot.conversations import intake
 from bot.conversations.analytics import Analytics
 from bot.gateway.crypto import WeComCrypto
 from bot.gateway.worker import StreamWorker
@@ -42,13 +43,14 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def make_worker(parts: Components) -> StreamWorker:
-    async def archive_batch(entry, _deps) -> None:
-        await parts.pipeline.process(entry.envelope.fields["msgids"])
+    async def analysis_batch(entry, _deps) -> None:
+        msgids, known = intake.batch_contents(entry.envelope)
+        await parts.pipeline.process(msgids, known)
 
     return StreamWorker(
         parts.queue, parts.router, parts.handler_deps(),
         claim_idle_ms=parts.settings.claim_idle_ms, max_deliveries=parts.settings.max_deliveries,
-        sources={"archive": archive_batch},
+        sources={intake.SOURCE: analysis_batch},
         on_result=lambda r: parts.metrics.worker_entries.labels(r).inc(),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from bot.conversations.intake import take_in
 from bot.conversations.records import ArchiveRecord
 from bot.gateway.messages import KfMsgOrEvent
 from bot.gateway.router import Router
@@ -40,7 +41,7 @@ async def decide(text: str, nlp, knowledge, min_score: float) -> tuple[str, str 
 
 
 @router.on("event:kf_msg_or_event")
-async def kf_messages(event: KfMsgOrEvent, wecom, redis, nlp, knowledge, conversations, settings) -> None:
+async def kf_messages(event: KfMsgOrEvent, wecom, redis, nlp, knowledge, conversations, queue, settings) -> None:
     if not settings.kf_autoreply or wecom is None:
         return
     open_kfid = event.open_kf_id
@@ -53,7 +54,7 @@ async def kf_messages(event: KfMsgOrEvent, wecom, redis, nlp, knowledge, convers
                 continue
             if not await redis.set(f"copilot:kf:seen:{msg['msgid']}", b"1", nx=True, ex=7 * 86400):
                 continue  # already handled (a retried event)
-            await handle_customer_text(msg, open_kfid, wecom, nlp, knowledge, conversations, settings)
+            await handle_customer_text(msg, open_kfid, wecom, nlp, knowledge, conversations, queue, settings)
         cursor = page.get("next_cursor", cursor)
         # The cursor is saved after the page's messages are handled: a crash re-reads, never skips.
         await redis.set(_cursor_key(open_kfid), cursor.encode())
@@ -61,10 +62,10 @@ async def kf_messages(event: KfMsgOrEvent, wecom, redis, nlp, knowledge, convers
             break
 
 
-async def handle_customer_text(msg: dict, open_kfid: str, wecom, nlp, knowledge, conversations, settings) -> str:
+async def handle_customer_text(msg: dict, open_kfid: str, wecom, nlp, knowledge, conversations, queue, settings) -> str:
     text = msg.get("text", {}).get("content", "")
     customer = msg["external_userid"]
-    action, reply, _analysis = await decide(text, nlp, knowledge, settings.kf_min_score)
+    action, reply, analysis = await decide(text, nlp, knowledge, settings.kf_min_score)
     records = [ArchiveRecord.parse({"msgid": f"kf:{msg['msgid']}", "action": "send", "from": customer, "tolist": [open_kfid],
                                     "msgtime": int(msg.get("send_time", time.time())) * 1000, "msgtype": "text",
                                     "text": {"content": text}})]
@@ -78,6 +79,8 @@ async def handle_customer_text(msg: dict, open_kfid: str, wecom, nlp, knowledge,
         await wecom.call("POST", "/cgi-bin/kf/service_state/trans", {"open_kfid": open_kfid, "external_userid": customer,
                                                                      "service_state": HUMAN_QUEUE})
     if conversations is not None:
-        await conversations.ingest(records, source="kf")
+        # Stored and queued like every other record; the decision's analysis goes along, so the
+        # pipeline does not analyse the customer's message a second time.
+        await take_in(conversations, queue, records, source="kf", analyses={records[0].msgid: analysis})
     log.info("kf message handled", extra={"action": action, "open_kfid": open_kfid})
     return action

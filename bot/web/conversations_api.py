@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from redis.exceptions import RedisError
 
+from bot.conversations.intake import take_in
 from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
-from bot.gateway.event_queue import Envelope
 from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
 from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
@@ -64,13 +62,7 @@ async def ingest_archive(request: web.Request) -> web.Response:
             records.append(ArchiveRecord.parse(rec))
         except RecordError as exc:
             errors.append({"index": i, "message": str(exc)})
-    stored, duplicates = await request.app[CONVERSATIONS].ingest(records)
-    if stored:
-        try:
-            await request.app[QUEUE].append(Envelope("archive", "archive", {"msgids": stored}, time.time()))
-        except RedisError:
-            # Stored durably already; the workers' sweep queues unanalysed messages again.
-            log.warning("archive batch stored but not queued (Redis unavailable)", extra={"records": len(stored)})
+    stored, duplicates = await take_in(request.app[CONVERSATIONS], request.app[QUEUE], records)
     return web.json_response({"accepted": len(stored), "duplicates": duplicates, "errors": errors})
 
 
