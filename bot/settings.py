@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from bot import keys
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
@@ -86,7 +88,7 @@ class Settings:
     # Gateway and workers (not in SPEC; documented in docs/CONFIGURATION.md).
     dedupe_ttl: int = 86_400
     max_body_bytes: int = 1 << 20
-    stream_name: str = "copilot:events"
+    stream_name: str = keys.EVENTS_STREAM
     worker_concurrency: int = 1
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5

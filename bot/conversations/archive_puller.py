@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from bot import keys
 from bot.conversations.finance_sdk import NETWORK_ERROR, FinanceSdk, SdkError
 from bot.conversations.records import ArchiveRecord, RecordError
 from bot.conversations.store import ConversationStore
@@ -151,7 +152,7 @@ class ArchivePuller:
         raise SdkError(-1, "GetMediaData: too many chunks")
 
 
-PULL_LOCK = "copilot:archive:pull_lock"
+PULL_LOCK = keys.ARCHIVE_PULL_LOCK
 
 
 async def pull_if_free(puller: "ArchivePuller", redis, retry_parked: bool = False) -> int:

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import redis.asyncio as aioredis
 
+from bot import keys
 from bot.conversations.store import ConversationStore, NewFlag
 from nlp.pipeline import AnalyzeItem
 
@@ -90,7 +91,7 @@ class Pipeline:
 
     async def _first_in_window(self, f: NewFlag) -> bool:
         """One flag per conversation and reason per window; a retry of the same message still counts."""
-        key = f"copilot:flagwin:{f.conversation_id}:{f.reason}"
+        key = keys.flag_window(f.conversation_id, f.reason)
         if await self.redis.set(key, (f.msgid or "").encode(), nx=True, ex=self.flag_window):
             return True
         holder = await self.redis.get(key)
@@ -120,7 +121,7 @@ class Pipeline:
             for conv, sugs in zip(convs, found):
                 m = latest_question[conv]
                 payload = {"msgid": m["msgid"], "text": m["text"], "at": m["msgtime"], "suggestions": [s.to_json() for s in sugs]}
-                pipe.set(f"copilot:conv:{conv}:suggestions", json.dumps(payload, ensure_ascii=False), ex=86400)
+                pipe.set(keys.conversation_suggestions(conv), json.dumps(payload, ensure_ascii=False), ex=86400)
             await pipe.execute()
 
     async def sweep_unanswered(self, now_ms: int | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from bot import keys
 from bot.conversations.intake import take_in
 from bot.conversations.records import ArchiveRecord
 from bot.gateway.messages import KfMsgOrEvent
@@ -22,10 +23,6 @@ router = Router()
 
 CUSTOMER_ORIGIN = 3
 HUMAN_QUEUE = 2  # service_state: waiting in the queue for a human servicer
-
-
-def _cursor_key(open_kfid: str) -> str:
-    return f"copilot:kf:cursor:{open_kfid}"
 
 
 async def decide(text: str, nlp, knowledge, min_score: float) -> tuple[str, str | None, dict]:
@@ -45,19 +42,19 @@ async def kf_messages(event: KfMsgOrEvent, wecom, redis, nlp, knowledge, convers
     if not settings.kf_autoreply or wecom is None:
         return
     open_kfid = event.open_kf_id
-    cursor = (await redis.get(_cursor_key(open_kfid)) or b"").decode()
+    cursor = (await redis.get(keys.kf_cursor(open_kfid)) or b"").decode()
     for _ in range(100):  # bounded: at most 100 pages per event
         page = await wecom.call("POST", "/cgi-bin/kf/sync_msg", {"cursor": cursor, "token": event.token, "limit": 1000,
                                                                  "open_kfid": open_kfid})
         for msg in page.get("msg_list", []):
             if msg.get("origin") != CUSTOMER_ORIGIN or msg.get("msgtype") != "text":
                 continue
-            if not await redis.set(f"copilot:kf:seen:{msg['msgid']}", b"1", nx=True, ex=7 * 86400):
+            if not await redis.set(keys.kf_seen(msg['msgid']), b"1", nx=True, ex=7 * 86400):
                 continue  # already handled (a retried event)
             await handle_customer_text(msg, open_kfid, wecom, nlp, knowledge, conversations, queue, settings)
         cursor = page.get("next_cursor", cursor)
         # The cursor is saved after the page's messages are handled: a crash re-reads, never skips.
-        await redis.set(_cursor_key(open_kfid), cursor.encode())
+        await redis.set(keys.kf_cursor(open_kfid), cursor.encode())
         if not page.get("has_more"):
             break
 

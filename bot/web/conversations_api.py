@@ -9,6 +9,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot import keys
 from bot.conversations.intake import take_in
 from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
@@ -97,7 +98,7 @@ async def conversation_messages(request: web.Request) -> web.Response:
                                                request.query.get("around"))
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    raw = await request.app[REDIS].get(f"copilot:conv:{conv_id}:suggestions")
+    raw = await request.app[REDIS].get(keys.conversation_suggestions(conv_id))
     suggested = json.loads(raw) if raw else None
     if not _unmasked(request):
         items = [mask_message(m) for m in items]
