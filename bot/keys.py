@@ -7,7 +7,7 @@ from __future__ import annotations
 PREFIX = "copilot:"
 
 # --- gateway ---------------------------------------------------------------------------------
-EVENTS_STREAM = f"{PREFIX}events"  # the default of COPILOT_STREAM (Settings.stream_name)
+EVENTS_STREAM = f"{PREFIX}events"  # Settings.stream_name (benchmarks use their own)
 CONSUMER_GROUP = "workers"
 
 
