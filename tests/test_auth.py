@@ -1,4 +1,4 @@
-"""Bearer tokens and roles (SPEC §2)."""
+"""Bearer tokens and roles (docs/CONSOLE.md, "Who sees what")."""
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -1,4 +1,5 @@
-"""Relays through the API and the service: invariants of SPEC §3.4, recovery, group feedback."""
+"""Relays through the API and the service: the invariants of docs/RELAYS.md ("Exactness and durability"),
+recovery, group feedback."""
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Archive ingestion (SPEC §3.5), conversations, messages, flags and reviews."""
+"""Archive ingestion (docs/PIPELINE.md), conversations, messages, flags and reviews."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Scripts (SPEC §3.3), suggestions (§3.2), feedback, and re-embedding."""
+"""Scripts, suggestions, feedback and re-embedding (docs/openapi.yaml; README, "Knowledge base")."""
 from __future__ import annotations
 
 import csv

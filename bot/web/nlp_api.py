@@ -1,4 +1,4 @@
-"""POST /api/v1/analyze (SPEC §3.1) and the lexicon admin endpoints."""
+"""POST /api/v1/analyze (docs/openapi.yaml, docs/EVALUATION.md) and the lexicon admin endpoints."""
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,4 @@
-"""Relay endpoints (SPEC §3.4)."""
+"""Relay endpoints (docs/RELAYS.md; routes in docs/openapi.yaml)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
