@@ -15,19 +15,16 @@ def dedupe(key: str) -> str:
     return f"{PREFIX}dedupe:{key}"
 
 
-def access_token(corp_id: str, agent: str) -> str:
-    return f"{PREFIX}wecom:access_token:{corp_id}:{agent}"
-
-
-def access_token_lock(corp_id: str, agent: str) -> str:
-    return f"{PREFIX}wecom:access_token_lock:{corp_id}:{agent}"
-
-
 def dead_letter(stream: str) -> str:
     return f"{stream}:dead"
 
 
+# --- WeCom, per corp and agent: `access_token`, `access_token_lock`, `agent_ticket` (JS-SDK) -----
+def wecom(kind: str, corp_id: str, agent: str) -> str:
+    return f"{PREFIX}wecom:{kind}:{corp_id}:{agent}"
 
+
+# --- relays, login limits, console sessions --------------------------------------------------
 def relay(relay_id: str, field: str) -> str:
     # The hash tag keeps one relay's keys in one Redis Cluster slot, as its Lua scripts need.
     return f"{PREFIX}relay:{{{relay_id}}}:{field}"
@@ -38,15 +35,8 @@ def auth_failures(scope: str, window: int) -> str:
     return f"{PREFIX}authfail:{scope}:{window}"
 
 
-
-# --- console and WeCom JS-SDK ----------------------------------------------------------------
 def session(sid: str) -> str:
     return f"{PREFIX}session:{sid}"
-
-
-def agent_ticket(corp_id: str, agent: str) -> str:
-    """The JS-SDK agent_config ticket."""
-    return f"{PREFIX}wecom:agent_ticket:{corp_id}:{agent}"
 
 
 # --- conversations -------------------------------------------------------------------------
@@ -63,13 +53,9 @@ def flag_window(conversation_id: str, reason: str) -> str:
 ARCHIVE_PULL_LOCK = f"{PREFIX}archive:pull_lock"  # one archive puller at a time
 
 
-# --- 客服 (WeCom Customer Service) ------------------------------------------------------------
-def kf_cursor(open_kfid: str) -> str:
-    return f"{PREFIX}kf:cursor:{open_kfid}"
-
-
-def kf_seen(msgid: str) -> str:
-    return f"{PREFIX}kf:seen:{msgid}"
+def kf(kind: str, ident: str) -> str:
+    """客服: `cursor` per open_kfid (sync_msg position), `seen` per msgid (handled once)."""
+    return f"{PREFIX}kf:{kind}:{ident}"
 
 
 # --- jobs ----------------------------------------------------------------------------------

@@ -42,19 +42,19 @@ async def kf_messages(event: KfMsgOrEvent, wecom, redis, nlp, knowledge, convers
     if not settings.kf_autoreply or wecom is None:
         return
     open_kfid = event.open_kf_id
-    cursor = (await redis.get(keys.kf_cursor(open_kfid)) or b"").decode()
+    cursor = (await redis.get(keys.kf("cursor", open_kfid)) or b"").decode()
     for _ in range(100):  # bounded: at most 100 pages per event
         page = await wecom.call("POST", "/cgi-bin/kf/sync_msg", {"cursor": cursor, "token": event.token, "limit": 1000,
                                                                  "open_kfid": open_kfid})
         for msg in page.get("msg_list", []):
             if msg.get("origin") != CUSTOMER_ORIGIN or msg.get("msgtype") != "text":
                 continue
-            if not await redis.set(keys.kf_seen(msg['msgid']), b"1", nx=True, ex=7 * 86400):
+            if not await redis.set(keys.kf("seen", msg["msgid"]), b"1", nx=True, ex=7 * 86400):
                 continue  # already handled (a retried event)
             await handle_customer_text(msg, open_kfid, wecom, nlp, knowledge, conversations, queue, settings)
         cursor = page.get("next_cursor", cursor)
         # The cursor is saved after the page's messages are handled: a crash re-reads, never skips.
-        await redis.set(keys.kf_cursor(open_kfid), cursor.encode())
+        await redis.set(keys.kf("cursor", open_kfid), cursor.encode())
         if not page.get("has_more"):
             break
 

@@ -134,7 +134,7 @@ async def jsconfig(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "url must be the page's absolute URL")
     if parts.wecom is None:
         raise ApiError(503, "not_configured", "outbound WeCom API not configured (WECOM_SECRET)")
-    key = keys.agent_ticket(parts.settings.wecom_corp_id or "", parts.settings.wecom_agent_id or "")
+    key = keys.wecom("agent_ticket", parts.settings.wecom_corp_id or "", parts.settings.wecom_agent_id or "")
     ticket = await parts.redis.get(key)
     if ticket is None:
         data = await parts.wecom.call("GET", "/cgi-bin/ticket/get", params={"type": "agent_config"})
