@@ -66,7 +66,7 @@ async def post_all(base: str, records: list[dict], batch: int, concurrency: int)
 async def pending(settings, run: str) -> int:
     import sqlalchemy as sa
 
-    from bot.storage.sql import make_engine, messages
+    from storage.sql import make_engine, messages
 
     engine = make_engine(settings.sql_url)
     async with engine.connect() as conn:

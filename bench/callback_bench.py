@@ -58,7 +58,7 @@ def serve(mode: str, port: int, data_dir: str) -> None:
 
 
 def make_requests(n: int) -> list[tuple[str, bytes]]:
-    from bot.crypto import WeComCrypto, signature
+    from bot.gateway.crypto import WeComCrypto, signature
 
     c = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
     base = time.time_ns()

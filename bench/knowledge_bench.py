@@ -31,8 +31,8 @@ def pct(xs, p):
 async def main(n_scripts: int, n_import: int) -> None:
     import numpy as np
 
-    from bot.storage.redis_store import open_redis
-    from bot.storage.sql import open_database
+    from storage.redis_store import open_redis
+    from storage.sql import open_database
     from knowledge.base import KnowledgeBase
     from knowledge.index import VectorIndex
     from knowledge.scripts import ScriptInput, ScriptStore

@@ -104,7 +104,7 @@ async def get_state(base: str, rid: str) -> dict:
 
 async def lua_only(n: int, concurrency: int) -> float:
     from bot.relay.ledger import RelayLedger
-    from bot.storage.redis_store import open_redis
+    from storage.redis_store import open_redis
 
     with tempfile.TemporaryDirectory() as d:
         async with open_redis(os.environ.get("REDIS_URL"), Path(d)) as redis:

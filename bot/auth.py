@@ -1,4 +1,4 @@
-"""Bearer tokens with roles (SPEC §2). Tokens are random, shown once, and stored as SHA-256."""
+"""Bearer tokens with roles (docs/CONSOLE.md, "Who sees what"; README, set-up). Tokens are random, shown once, and stored as SHA-256."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import api_tokens, aware_iso
+from storage.sql import api_tokens, aware_iso
 
 ROLES = ("admin", "trainer", "qa", "staff")
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import channels, welcome_log
+from storage.sql import channels, welcome_log
 
 DEFAULT_STATE = "default"
 

@@ -1,6 +1,6 @@
 """Typed configuration read from the environment (and an optional .env file).
 
-Names follow SPEC §1. Values are validated once at start; a bad value raises
+Every variable is listed in docs/CONFIGURATION.md. Values are validated once at start; a bad value raises
 SettingsError naming the variable, so the process refuses to start with a clear message.
 """
 from __future__ import annotations
@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
+
+from bot import keys
 
 
 class SettingsError(ValueError):
@@ -61,51 +63,139 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
     return raw.strip()
 
 
+def _roles(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    roles = tuple(r.strip() for r in raw.split(",") if r.strip())
+    unknown = [r for r in roles if r not in ("admin", "trainer", "qa", "staff")]
+    if unknown:
+        raise SettingsError(f"{name} lists unknown roles: {', '.join(unknown)} (known: admin, trainer, qa, staff)")
+    return roles
+
+
+def _timezone(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _str(env, name, default) or default
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name} is not a known time zone: {value!r}") from None
+    return value
+
+
+# --- how a variable is read ----------------------------------------------------------------
+Parse = Callable[[Mapping[str, str], str, Any], Any]
+
+
+def var(name: str, default: Any, parse: Parse | None = None, *, secret: bool = False) -> Any:
+    """A setting read from the environment variable `name`; `default` when it is unset or empty."""
+    return field(default=default, repr=not secret, metadata={"env": name, "parse": parse or _str})
+
+
+def integer(minimum: int = 0) -> Parse:
+    return lambda env, name, default: _int(env, name, default, minimum)
+
+
+def number(minimum: float = 0.0) -> Parse:
+    return lambda env, name, default: _float(env, name, default, minimum)
+
+
+def _path(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
+    raw = _str(env, name)
+    return Path(raw) if raw else default
+
+
+def _aes_key(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = _str(env, name, default)
+    if value is not None:
+        validate_encoding_aes_key(value)
+    return value
+
+
+def _database_url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = _str(env, name, default)
+    return normalise_database_url(value) if value is not None else None
+
+
+def _redis_url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = _str(env, name, default)
+    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{name} must start with redis://, rediss:// or unix://, got {value!r}")
+    return value
+
+
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _str(env, name, default) or default
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _log_level(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (_str(env, name, default) or default).upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(f"{name} must be DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("./var")
-    host: str = "0.0.0.0"
-    port: int = 8080
-    redis_url: str | None = None
-    database_url: str | None = None
-    admin_token: str | None = field(default=None, repr=False)
+    """Every setting once: its attribute, environment variable and default (docs/CONFIGURATION.md)."""
 
-    wecom_corp_id: str | None = None
-    wecom_token: str | None = field(default=None, repr=False)
-    wecom_encoding_aes_key: str | None = field(default=None, repr=False)
-    wecom_max_clock_skew: int = 300
-    wecom_agent_id: str | None = None
-    wecom_secret: str | None = field(default=None, repr=False)
-    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # --- process and stores ---
+    data_dir: Path = var("COPILOT_DATA_DIR", Path("./var"), _path)
+    host: str = var("COPILOT_HOST", "0.0.0.0")
+    port: int = var("COPILOT_PORT", 8080, integer(0))
+    redis_url: str | None = var("REDIS_URL", None, _redis_url)
+    database_url: str | None = var("DATABASE_URL", None, _database_url)
+    log_level: str = var("COPILOT_LOG_LEVEL", "INFO", _log_level)
+    timezone: str = var("COPILOT_TIMEZONE", "Asia/Shanghai", _timezone)
 
-    embedding_model: str = "use-multilingual"
-    models_dir_override: Path | None = None
-    nlp_processes: int = 1
-    nlp_dense_heads: bool = True
+    # --- WeCom callback and outbound API ---
+    wecom_corp_id: str | None = var("WECOM_CORP_ID", None)
+    wecom_token: str | None = var("WECOM_TOKEN", None, secret=True)
+    wecom_encoding_aes_key: str | None = var("WECOM_ENCODING_AES_KEY", None, _aes_key, secret=True)
+    wecom_max_clock_skew: int = var("WECOM_MAX_CLOCK_SKEW", 300, integer(0))
+    wecom_agent_id: str | None = var("WECOM_AGENT_ID", None)
+    wecom_secret: str | None = var("WECOM_SECRET", None, secret=True)
+    wecom_api_base: str = var("WECOM_API_BASE", "https://qyapi.weixin.qq.com", _http_url)
+    api_timeout: float = var("WECOM_API_TIMEOUT", 10.0, number(0.1))
+    api_retries: int = var("WECOM_API_RETRIES", 3, integer(0))
 
-    # Gateway and workers (not in SPEC; documented in docs/CONFIGURATION.md).
-    dedupe_ttl: int = 86_400
-    max_body_bytes: int = 1 << 20
-    stream_name: str = "copilot:events"
-    worker_concurrency: int = 1
-    claim_idle_ms: int = 60_000
-    max_deliveries: int = 5
-    api_timeout: float = 10.0
-    api_retries: int = 3
-    log_level: str = "INFO"
-    timezone: str = "Asia/Shanghai"
-    flag_window: int = 3600
-    finance_sdk: str | None = None
-    kf_autoreply: bool = False
-    kf_min_score: float = 0.75
-    archive_secret: str | None = field(default=None, repr=False)
-    archive_private_keys: str | None = field(default=None, repr=False)
-    unanswered_sla_minutes: int = 30
-    relay_announce_interval: float = 3.0
-    auth_failures_per_ip: int = 20
-    auth_failures_global: int = 200
-    auth_failure_window: int = 60
-    unmasked_roles: tuple[str, ...] = ("admin", "qa")
+    # --- gateway and workers ---
+    dedupe_ttl: int = var("COPILOT_DEDUPE_TTL", 86_400, integer(60))
+    max_body_bytes: int = var("COPILOT_MAX_BODY_BYTES", 1 << 20, integer(1024))
+    worker_concurrency: int = var("COPILOT_WORKERS", 1, integer(0))
+    claim_idle_ms: int = var("COPILOT_CLAIM_IDLE_MS", 60_000, integer(0))
+    max_deliveries: int = var("COPILOT_MAX_DELIVERIES", 5, integer(1))
+    stream_name: str = keys.EVENTS_STREAM  # not configurable; benchmarks override it
+
+    # --- access: tokens, login limits, masking ---
+    admin_token: str | None = var("COPILOT_ADMIN_TOKEN", None, secret=True)
+    auth_failures_per_ip: int = var("COPILOT_AUTH_FAILURES_PER_IP", 20, integer(1))
+    auth_failures_global: int = var("COPILOT_AUTH_FAILURES_GLOBAL", 200, integer(1))
+    auth_failure_window: int = var("COPILOT_AUTH_FAILURE_WINDOW", 60, integer(1))
+    unmasked_roles: tuple[str, ...] = var("COPILOT_UNMASKED_ROLES", ("admin", "qa"), _roles)
+
+    # --- NLP and knowledge ---
+    embedding_model: str = var("COPILOT_EMBEDDING_MODEL", "use-multilingual")
+    models_dir_override: Path | None = var("COPILOT_MODELS_DIR", None, _path)
+    nlp_processes: int = var("COPILOT_NLP_PROCESSES", 1, integer(0))
+    nlp_dense_heads: bool = var("COPILOT_NLP_DENSE_HEADS", True, _bool)
+
+    # --- conversation archive, QA flags, 客服 ---
+    finance_sdk: str | None = var("WECOM_FINANCE_SDK", None)
+    archive_secret: str | None = var("WECOM_ARCHIVE_SECRET", None, secret=True)
+    archive_private_keys: str | None = var("WECOM_ARCHIVE_PRIVATE_KEYS", None, secret=True)
+    flag_window: int = var("COPILOT_FLAG_WINDOW", 3600, integer(0))
+    unanswered_sla_minutes: int = var("COPILOT_UNANSWERED_SLA_MINUTES", 30, integer(1))
+    kf_autoreply: bool = var("COPILOT_KF_AUTOREPLY", False, _bool)
+    kf_min_score: float = var("COPILOT_KF_MIN_SCORE", 0.75, number(0.0))
+
+    # --- relays ---
+    relay_announce_interval: float = var("COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, number(0.0))
 
     @property
     def callback_configured(self) -> bool:
@@ -144,85 +234,8 @@ class Settings:
                 merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
             merged.update(os.environ)
             env = merged
-
-        aes_key = _str(env, "WECOM_ENCODING_AES_KEY")
-        if aes_key is not None:
-            validate_encoding_aes_key(aes_key)
-        database_url = _str(env, "DATABASE_URL")
-        if database_url is not None:
-            database_url = normalise_database_url(database_url)
-        redis_url = _str(env, "REDIS_URL")
-        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
-        api_base = _str(env, "WECOM_API_BASE", cls.wecom_api_base)
-        assert api_base is not None
-        if not api_base.startswith(("http://", "https://")):
-            raise SettingsError(f"WECOM_API_BASE must be an http(s) URL, got {api_base!r}")
-        log_level = (_str(env, "COPILOT_LOG_LEVEL", "INFO") or "INFO").upper()
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise SettingsError(f"COPILOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
-        return cls(
-            data_dir=Path(_str(env, "COPILOT_DATA_DIR", "./var") or "./var"),
-            host=_str(env, "COPILOT_HOST", "0.0.0.0") or "0.0.0.0",
-            port=_int(env, "COPILOT_PORT", 8080, 0),
-            redis_url=redis_url,
-            database_url=database_url,
-            admin_token=_str(env, "COPILOT_ADMIN_TOKEN"),
-            wecom_corp_id=_str(env, "WECOM_CORP_ID"),
-            wecom_token=_str(env, "WECOM_TOKEN"),
-            wecom_encoding_aes_key=aes_key,
-            wecom_max_clock_skew=_int(env, "WECOM_MAX_CLOCK_SKEW", 300, 0),
-            wecom_agent_id=_str(env, "WECOM_AGENT_ID"),
-            wecom_secret=_str(env, "WECOM_SECRET"),
-            wecom_api_base=api_base.rstrip("/"),
-            embedding_model=_str(env, "COPILOT_EMBEDDING_MODEL", "use-multilingual") or "use-multilingual",
-            models_dir_override=Path(m) if (m := _str(env, "COPILOT_MODELS_DIR")) else None,
-            nlp_processes=_int(env, "COPILOT_NLP_PROCESSES", 1, 0),
-            nlp_dense_heads=_bool(env, "COPILOT_NLP_DENSE_HEADS", True),
-            dedupe_ttl=_int(env, "COPILOT_DEDUPE_TTL", 86_400, 60),
-            max_body_bytes=_int(env, "COPILOT_MAX_BODY_BYTES", 1 << 20, 1024),
-            worker_concurrency=_int(env, "COPILOT_WORKERS", 1, 0),
-            claim_idle_ms=_int(env, "COPILOT_CLAIM_IDLE_MS", 60_000, 0),
-            max_deliveries=_int(env, "COPILOT_MAX_DELIVERIES", 5, 1),
-            api_timeout=_float(env, "WECOM_API_TIMEOUT", 10.0, 0.1),
-            api_retries=_int(env, "WECOM_API_RETRIES", 3, 0),
-            log_level=log_level,
-            timezone=_timezone(env),
-            flag_window=_int(env, "COPILOT_FLAG_WINDOW", 3600, 0),
-            finance_sdk=_str(env, "WECOM_FINANCE_SDK"),
-            kf_autoreply=_bool(env, "COPILOT_KF_AUTOREPLY", False),
-            kf_min_score=_float(env, "COPILOT_KF_MIN_SCORE", 0.75, 0.0),
-            archive_secret=_str(env, "WECOM_ARCHIVE_SECRET"),
-            archive_private_keys=_str(env, "WECOM_ARCHIVE_PRIVATE_KEYS"),
-            unanswered_sla_minutes=_int(env, "COPILOT_UNANSWERED_SLA_MINUTES", 30, 1),
-            relay_announce_interval=_float(env, "COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, 0.0),
-            auth_failures_per_ip=_int(env, "COPILOT_AUTH_FAILURES_PER_IP", 20, 1),
-            auth_failures_global=_int(env, "COPILOT_AUTH_FAILURES_GLOBAL", 200, 1),
-            auth_failure_window=_int(env, "COPILOT_AUTH_FAILURE_WINDOW", 60, 1),
-            unmasked_roles=_roles(env, "COPILOT_UNMASKED_ROLES", ("admin", "qa")),
-        )
-
-
-def _roles(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    roles = tuple(r.strip() for r in raw.split(",") if r.strip())
-    unknown = [r for r in roles if r not in ("admin", "trainer", "qa", "staff")]
-    if unknown:
-        raise SettingsError(f"{name} lists unknown roles: {', '.join(unknown)} (known: admin, trainer, qa, staff)")
-    return roles
-
-
-def _timezone(env: Mapping[str, str]) -> str:
-    name = _str(env, "COPILOT_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"COPILOT_TIMEZONE is not a known time zone: {name!r}") from None
-    return name
+        return cls(**{f.name: f.metadata["parse"](env, f.metadata["env"], f.default)
+                      for f in fields(cls) if "env" in f.metadata})
 
 
 def validate_encoding_aes_key(value: str) -> bytes:

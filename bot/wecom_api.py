@@ -63,8 +63,8 @@ class WeComClient:
         self._lock = asyncio.Lock()
         # The cache is per secret: app and contact secrets get different tokens.
         label = self.agent_id or "app"
-        self._key = keys.access_token(self.corp_id, label)
-        self._lock_key = keys.access_token_lock(self.corp_id, label)
+        self._key = keys.wecom("access_token", self.corp_id, label)
+        self._lock_key = keys.wecom("access_token_lock", self.corp_id, label)
         self._delete_if_equal = self.redis.register_script(_DELETE_IF_EQUAL)
 
     # --- token -------------------------------------------------------------------------

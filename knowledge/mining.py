@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import analyses, messages, relay_events
+from storage.sql import analyses, messages, relay_events
 from knowledge.scripts import ScriptInput
 
 QUESTION_INTENTS = {"price_inquiry", "promotion", "product_info", "purchase_intent", "shipping", "return_refund",

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import script_vectors, scripts
+from storage.sql import script_vectors, scripts
 
 ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
 

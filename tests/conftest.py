@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from bot.settings import Settings, normalise_database_url
-from bot.storage.sql import make_engine, metadata
+from storage.sql import make_engine, metadata
 from bot.web.appkeys import COMPONENTS
 from server import create_app
 from tests.helpers import AES_KEY, TOKEN

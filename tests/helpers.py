@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from bot.crypto import WeComCrypto, signature
+from bot.gateway.crypto import WeComCrypto, signature
 from tests.wecom_fake import CORP_ID
 
 TOKEN = "QDG6eK"

@@ -1,4 +1,4 @@
-"""POST /api/v1/analyze as SPEC §3.1, and the lexicon admin endpoints."""
+"""POST /api/v1/analyze as docs/openapi.yaml describes it, and the lexicon admin endpoints."""
 from __future__ import annotations
 
 import pytest

@@ -6,7 +6,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from bot.storage.sql import analyses, flags, messages
+from storage.sql import analyses, flags, messages
 from server import make_worker
 
 NOW = int(time.time() * 1000)

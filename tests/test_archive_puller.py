@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bot.conversations.archive_puller import ArchivePuller
 from bot.conversations.finance_sdk import CtypesFinanceSdk, SdkError
-from bot.storage.sql import archive_parked, messages
+from storage.sql import archive_parked, messages
 from server import make_worker
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the fake SDK library")

@@ -1,9 +1,9 @@
-"""Bearer tokens and roles (SPEC §2)."""
+"""Bearer tokens and roles (docs/CONSOLE.md, "Who sees what")."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bot.storage.sql import api_tokens
+from storage.sql import api_tokens
 
 
 async def test_api_requires_token(client):

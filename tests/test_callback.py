@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bot.crypto import signature
+from bot.gateway.crypto import signature
 from tests.helpers import TOKEN, contact_event_xml, crypto, sealed_request, text_xml
 
 

@@ -34,11 +34,12 @@ async def browser():
         await b.close()
 
 
-async def token_for(live, admin_headers, role, name):
+async def token_for(live, admin_headers, role, name, userid=None):
     import aiohttp
 
+    body = {"role": role, "name": name, **({"userid": userid} if userid else {})}
     async with aiohttp.ClientSession() as s:
-        async with s.post(str(live.make_url("/api/v1/tokens")), json={"role": role, "name": name}, headers=admin_headers) as r:
+        async with s.post(str(live.make_url("/api/v1/tokens")), json=body, headers=admin_headers) as r:
             return (await r.json())["token"]
 
 
@@ -103,7 +104,7 @@ async def test_trainer_imports_edits_and_tries(browser, live, parts, admin_heade
 
 
 async def test_operator_relay_updates_live(browser, live, parts, admin_headers):
-    page = await login(browser, live, await token_for(live, admin_headers, "staff", "店长"))
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "店长", userid="dianzhang"))
     await page.wait_for_selector("#relay-form")
     await page.fill("#r-chat", "wrLIVE")
     await page.fill("#r-title", "大闸蟹")
@@ -124,7 +125,7 @@ async def test_sidebar_manual_mode_suggests(browser, live, parts, admin_headers)
     from knowledge.scripts import ScriptInput
 
     await parts.knowledge.upsert([ScriptInput(id="ship", question="什么时候发货", reply="下午4点前付款当天发出")])
-    page = await login(browser, live, await token_for(live, admin_headers, "staff", "小王"), "/sidebar")
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "小王", userid="xiaowang"), "/sidebar")
     await page.set_viewport_size({"width": 360, "height": 720})
     await page.wait_for_selector("#customer-text")
     assert "手动模式" in await page.inner_text("#mode")
@@ -141,7 +142,7 @@ async def test_sidebar_manual_mode_suggests(browser, live, parts, admin_headers)
 
 
 async def test_staff_refused_on_trainer_page_and_api_needs_csrf(browser, live, parts, admin_headers):
-    page = await login(browser, live, await token_for(live, admin_headers, "staff", "s"), "/console#trainer")
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "s", userid="s1"), "/console#trainer")
     await page.goto(str(live.make_url("/console#trainer")))
     await page.wait_for_selector("#nav")
     assert await page.locator("#tab-trainer").count() == 0

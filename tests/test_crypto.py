@@ -7,7 +7,7 @@ import struct
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.crypto import (DecryptError, ReceiverError, SignatureError, TimestampError, WeComCrypto, pkcs7_pad,
+from bot.gateway.crypto import (DecryptError, ReceiverError, SignatureError, TimestampError, WeComCrypto, pkcs7_pad,
                         signature)
 from bot.settings import SettingsError
 from tests.helpers import AES_KEY, TOKEN, crypto

@@ -53,3 +53,36 @@ async def test_disabled_by_default(client, parts, fake_wecom):
     await client.post("/wecom/callback", params=q, data=body)
     await make_worker(parts).drain()
     assert fake_wecom.bodies("/cgi-bin/kf/sync_msg") == []
+
+
+async def test_kf_messages_are_stored_queued_and_analysed_once(aiohttp_client, settings, fake_wecom):
+    """客服 records go through the one intake: stored AND queued, so the workers analyse them at
+    once (no wait for the requeue job), and the customer's message is not analysed a second time."""
+    import sqlalchemy as sa
+
+    from bot.web.appkeys import COMPONENTS
+    from server import create_app
+    from storage.sql import analyses, messages
+
+    client = await aiohttp_client(create_app(settings.with_overrides(kf_autoreply=True), run_workers=False))
+    parts = client.app[COMPONENTS]
+    analysed: list[str] = []
+    analyze = parts.nlp.analyze
+
+    async def counting(items):
+        analysed.extend(i.text for i in items)
+        return await analyze(items)
+
+    parts.nlp.analyze = counting
+    fake_wecom.kf_messages = [kf_msg(7, "质量太差了，我要投诉你们")]
+    q, body = sealed_request(kf_event_xml())
+    assert (await client.post("/wecom/callback", params=q, data=body)).status == 200
+    await make_worker(parts).drain()
+    async with parts.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(messages.c.msgid, messages.c.analyzed, messages.c.source))).all()
+        stored_analyses = (await conn.execute(sa.select(analyses.c.msgid, analyses.c.intent))).all()
+    assert [(r.msgid, r.analyzed, r.source) for r in rows] == [("kf:kfm7", True, "kf")]
+    assert [(a.msgid, a.intent) for a in stored_analyses] == [("kf:kfm7", "complaint")]
+    assert analysed == ["质量太差了，我要投诉你们"]  # once: the reply decision's analysis is the stored one
+    assert await parts.pipeline.requeue_stale(parts.queue, older_than_ms=0) == 0
+    assert await parts.queue.depth() == {"length": 0, "pending": 0, "dead": 0}

@@ -124,7 +124,7 @@ async def test_a_staff_session_without_userid_sees_nothing(client, parts, role):
 async def test_an_older_database_gets_the_userid_column(settings):
     import sqlalchemy as sa
 
-    from bot.storage.sql import create_schema, make_engine
+    from storage.sql import create_schema, make_engine
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sql_url)

@@ -1,4 +1,5 @@
-"""Relays through the API and the service: invariants of SPEC §3.4, recovery, group feedback."""
+"""Relays through the API and the service: the invariants of docs/RELAYS.md ("Exactness and durability"),
+recovery, group feedback."""
 from __future__ import annotations
 
 import asyncio
@@ -165,7 +166,7 @@ async def test_concurrent_signups_never_oversell(parts):
     # sequence number) with a plain FIFO and compare.
     import sqlalchemy as sa
 
-    from bot.storage.sql import relay_events
+    from storage.sql import relay_events
 
     async with parts.engine.connect() as conn:
         events = (await conn.execute(sa.select(relay_events).where(relay_events.c.relay_id == rid)
@@ -205,7 +206,7 @@ async def test_sql_caught_up_after_crash_between_writes(parts):
     import sqlalchemy as sa
 
     from bot.relay.service import RelaySpec
-    from bot.storage.sql import relay_events
+    from storage.sql import relay_events
 
     svc = parts.relays
     rid = (await svc.create(RelaySpec("wrY", "t", 3, 2), "test"))["id"]

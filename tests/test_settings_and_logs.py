@@ -61,3 +61,16 @@ def test_json_logs_mask_secrets_and_pii():
     rec.phone = "13912345678"
     out = json.loads(fmt.format(rec))
     assert out["msg"] == "called with *** for 139****5678" and out["phone"] == "139****5678"
+
+
+def test_every_variable_is_declared_once_and_documented():
+    from dataclasses import fields
+    from pathlib import Path
+
+    from bot.settings import Settings
+
+    names = [f.metadata["env"] for f in fields(Settings) if "env" in f.metadata]
+    assert len(names) == len(set(names))
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "CONFIGURATION.md").read_text()
+    assert [n for n in names if f"`{n}`" not in doc] == []
+    assert Settings.from_env({}) == Settings()  # the defaults read from an empty environment are the declared ones

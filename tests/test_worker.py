@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from bot.event_queue import Envelope, EventQueue
-from bot.messages import parse_xml_fields
-from bot.router import Router
-from bot.worker import StreamWorker
+from bot.gateway.event_queue import Envelope, EventQueue
+from bot.gateway.messages import parse_xml_fields
+from bot.gateway.router import Router
+from bot.gateway.worker import StreamWorker
 from tests.helpers import text_xml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ async def test_concurrent_accepts_share_round_trips(parts):
     """The ack path pipelines dedupe+XADD of concurrent callbacks (its throughput depends on it)."""
     import asyncio
 
-    from bot.storage.script_batcher import ScriptBatcher
+    from storage.script_batcher import ScriptBatcher
 
     batcher = parts.queue._accept
     assert isinstance(batcher, ScriptBatcher)

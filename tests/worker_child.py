@@ -6,9 +6,9 @@ import sys
 
 import redis.asyncio as aioredis
 
-from bot.event_queue import EventQueue
-from bot.router import Router
-from bot.worker import StreamWorker
+from bot.gateway.event_queue import EventQueue
+from bot.gateway.router import Router
+from bot.gateway.worker import StreamWorker
 
 
 async def main(redis_url: str, stream: str) -> None:

@@ -75,7 +75,7 @@ def cmd_mine_scripts(args) -> int:
 
     from bot.settings import Settings
     from knowledge.mining import mine
-    from server import open_components
+    from bot.components import open_components
 
     settings = Settings.from_env()
     if args.data_dir:

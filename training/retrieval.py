@@ -33,8 +33,8 @@ def metrics(ranked: list[list[str]], gold: list[str]) -> dict:
 
 async def knowledge_base_of(scripts: list[dict], encoder_name: str, fn):
     """Run `fn(kb)` on a throw-away knowledge base (embedded Redis, SQLite) holding `scripts`."""
-    from bot.storage.redis_store import open_redis
-    from bot.storage.sql import open_database
+    from storage.redis_store import open_redis
+    from storage.sql import open_database
     from knowledge.base import KnowledgeBase
     from knowledge.scripts import ScriptInput, ScriptStore
     from nlp.encoders import make_encoder
@@ -48,8 +48,8 @@ async def knowledge_base_of(scripts: list[dict], encoder_name: str, fn):
 
 
 async def _with_kb(encoder_name: str, fn):
-    from bot.storage.redis_store import open_redis
-    from bot.storage.sql import open_database
+    from storage.redis_store import open_redis
+    from storage.sql import open_database
     from knowledge.base import KnowledgeBase
     from knowledge.scripts import ScriptInput, ScriptStore
     from nlp.encoders import make_encoder

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.sql import analyses, conversations, flags, messages, relay_events, relays
+from storage.sql import analyses, conversations, flags, messages, relay_events, relays
 
 
 def _ms(dt: datetime) -> int:

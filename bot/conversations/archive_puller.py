@@ -19,11 +19,12 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from bot import keys
 from bot.conversations.finance_sdk import NETWORK_ERROR, FinanceSdk, SdkError
 from bot.conversations.records import ArchiveRecord, RecordError
 from bot.conversations.store import ConversationStore
-from bot.event_queue import Envelope
-from bot.storage.sql import archive_parked, insert_ignore, messages
+from bot.conversations.intake import queue_for_analysis, take_in
+from storage.sql import archive_parked, insert_ignore, messages
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,7 @@ class ArchivePuller:
                 async with self.store.engine.begin() as conn:
                     await conn.execute(insert_ignore(self.store.engine, archive_parked), parked)
                 log.warning("archive records parked", extra={"count": len(parked)})
-            stored, _dups = await self.store.ingest(records)
-            if stored:
-                await self.queue.append(Envelope("archive", "archive", {"msgids": stored}, time.time()))
+            await take_in(self.store, self.queue, records)
             return len(items)
 
     async def pull_all(self, max_batches: int = 1000) -> int:
@@ -131,8 +130,8 @@ class ArchivePuller:
             stored, _ = await self.store.ingest([r for _s, r in recovered])
             async with self.store.engine.begin() as conn:
                 await conn.execute(archive_parked.delete().where(archive_parked.c.seq.in_([s for s, _r in recovered])))
-            if stored:
-                await self.queue.append(Envelope("archive", "archive", {"msgids": stored}, time.time()))
+            # Queued after the parked rows are gone: stored-but-unqueued is caught up by the requeue job.
+            await queue_for_analysis(self.queue, stored)
         return len(recovered)
 
     async def fetch_media(self, sdkfileid: str, max_chunks: int = 10_000) -> bytes:
@@ -153,7 +152,7 @@ class ArchivePuller:
         raise SdkError(-1, "GetMediaData: too many chunks")
 
 
-PULL_LOCK = "copilot:archive:pull_lock"
+PULL_LOCK = keys.ARCHIVE_PULL_LOCK
 
 
 async def pull_if_free(puller: "ArchivePuller", redis, retry_parked: bool = False) -> int:

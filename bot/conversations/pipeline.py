@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import redis.asyncio as aioredis
 
+from bot import keys
 from bot.conversations.store import ConversationStore, NewFlag
 from nlp.pipeline import AnalyzeItem
 
@@ -58,16 +59,23 @@ class Pipeline:
     unanswered_sla_ms: int = 30 * 60 * 1000
     stats: dict = field(default_factory=lambda: {"analyzed": 0, "flags": 0})
 
-    async def process(self, msgids: Iterable[str]) -> int:
+    async def process(self, msgids: Iterable[str], known: dict[str, dict] | None = None) -> int:
+        """Analyse the batch's unanalysed messages; `known` holds analyses already computed by the
+        source (客服's reply decision), which are used instead of analysing again."""
         pending = await self.store.pending(list(msgids))
         if not pending:
             return 0
+        known = known or {}
         texts = [m for m in pending if m["text"] and m["action"] == "send" and not m["recalls_msgid"]]
         results: dict[str, dict | None] = {m["msgid"]: None for m in pending}
-        if texts:
-            analysed = await self.nlp.analyze([AnalyzeItem(m["text"][:5000], m["role"]) for m in texts])
-            for m, a in zip(texts, analysed):
+        to_analyse = [m for m in texts if m["msgid"] not in known]
+        if to_analyse:
+            analysed = await self.nlp.analyze([AnalyzeItem(m["text"][:5000], m["role"]) for m in to_analyse])
+            for m, a in zip(to_analyse, analysed):
                 results[m["msgid"]] = a
+        for m in texts:
+            if m["msgid"] in known:
+                results[m["msgid"]] = known[m["msgid"]]
         new_flags = []
         for m in texts:
             for f in flags_for(m, results[m["msgid"]]):
@@ -83,7 +91,7 @@ class Pipeline:
 
     async def _first_in_window(self, f: NewFlag) -> bool:
         """One flag per conversation and reason per window; a retry of the same message still counts."""
-        key = f"copilot:flagwin:{f.conversation_id}:{f.reason}"
+        key = keys.flag_window(f.conversation_id, f.reason)
         if await self.redis.set(key, (f.msgid or "").encode(), nx=True, ex=self.flag_window):
             return True
         holder = await self.redis.get(key)
@@ -113,14 +121,14 @@ class Pipeline:
             for conv, sugs in zip(convs, found):
                 m = latest_question[conv]
                 payload = {"msgid": m["msgid"], "text": m["text"], "at": m["msgtime"], "suggestions": [s.to_json() for s in sugs]}
-                pipe.set(f"copilot:conv:{conv}:suggestions", json.dumps(payload, ensure_ascii=False), ex=86400)
+                pipe.set(keys.conversation_suggestions(conv), json.dumps(payload, ensure_ascii=False), ex=86400)
             await pipe.execute()
 
     async def sweep_unanswered(self, now_ms: int | None = None) -> int:
         """Flag 1-on-1 conversations whose last message is a customer question older than the SLA."""
         import sqlalchemy as sa
 
-        from bot.storage.sql import analyses, conversations, messages
+        from storage.sql import analyses, conversations, messages
 
         now_ms = now_ms or int(time.time() * 1000)
         cutoff = now_ms - self.unanswered_sla_ms
@@ -141,9 +149,9 @@ class Pipeline:
 
     async def requeue_stale(self, queue, older_than_ms: int = 60_000) -> int:
         """Stored but never analysed (e.g. Redis was down when they were accepted): queue them again."""
-        from bot.event_queue import Envelope
+        from bot.conversations.intake import analysis_batch
 
         ids = await self.store.unanalyzed_older_than(int(time.time() * 1000) - older_than_ms)
         if ids:
-            await queue.append(Envelope("archive", "archive", {"msgids": ids}, time.time()))
+            await queue.append(analysis_batch(ids))
         return len(ids)

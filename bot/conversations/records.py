@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 ACTIONS = ("send", "recall", "switch")
-# The columns' limits (bot/storage/sql.py): a value beyond them would fail the whole batch's
+# The columns' limits (storage/sql.py): a value beyond them would fail the whole batch's
 # transaction, so it is refused here, per record.
 MAX_ID = 128
 MAX_MSGTYPE = 32

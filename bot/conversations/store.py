@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import safe_json
 from bot.conversations.records import ArchiveRecord
-from bot.storage.sql import (analyses, conversation_members, conversations, dialect_insert, flag_reviews, flags,
+from storage.sql import (analyses, conversation_members, conversations, dialect_insert, flag_reviews, flags,
                               insert_ignore, messages)
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}

@@ -6,10 +6,10 @@ import logging
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from bot.messages import TextMessage
+from bot.gateway.messages import TextMessage
 from bot.relay.command import parse_open_command
 from bot.relay.service import RelayService, RelaySpec, canonical_list_text
-from bot.router import Router
+from bot.gateway.router import Router
 from bot.wecom_api import WeComAPIError, WeComUnavailable
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from bot import keys
-from bot.storage.script_batcher import ScriptBatcher
+from storage.script_batcher import ScriptBatcher
 
 FIELDS = ("meta", "conf", "wait", "waitq", "names", "since", "at", "msg", "ev", "lines")
 

@@ -21,7 +21,7 @@ from bot import keys
 from bot.csv_export import csv_text
 from bot.relay.ledger import RelayLedger, RelayMissing
 from bot.relay.parse import list_credits, parse_native_list, remember_lines, understand
-from bot.storage.sql import aware_iso, insert_ignore, relay_events, relays
+from storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.channels import Channel
 from bot.web.appkeys import CHANNELS, TOKENS
-from bot.web.errors import ApiError, principal, read_model, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
+from bot.web.requests import read_model
 
 
 class TokenRequest(BaseModel):

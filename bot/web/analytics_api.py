@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 from aiohttp import web
 
 from bot.web.appkeys import ANALYTICS
-from bot.web.errors import ApiError, principal, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
 
 
 def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:

@@ -10,8 +10,8 @@ from aiohttp import web
 from bot.auth import TokenStore
 from bot.auth_limits import FailureLimiter
 from bot.channels import ChannelStore
-from bot.crypto import WeComCrypto
-from bot.event_queue import EventQueue
+from bot.gateway.crypto import WeComCrypto
+from bot.gateway.event_queue import EventQueue
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.web.sessions import SessionStore

@@ -9,11 +9,11 @@ import time
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.crypto import CallbackCryptoError
-from bot.event_queue import Envelope
-from bot.messages import XmlError, dedupe_key, kind_of, parse_xml_fields
+from bot.gateway.crypto import CallbackCryptoError
+from bot.gateway.event_queue import Envelope
+from bot.gateway.messages import XmlError, dedupe_key, kind_of, parse_xml_fields
 from bot.web.appkeys import CRYPTO, METRICS, QUEUE, SETTINGS
-from bot.web.errors import read_limited
+from bot.web.requests import read_limited
 
 log = logging.getLogger(__name__)
 

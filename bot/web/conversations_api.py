@@ -1,21 +1,22 @@
-"""Archive ingestion (SPEC §3.5), conversations, messages, flags and reviews."""
+"""Archive ingestion (docs/PIPELINE.md), conversations, messages, flags and reviews."""
 from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from redis.exceptions import RedisError
 
+from bot import keys
+from bot.conversations.intake import take_in
 from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
-from bot.event_queue import Envelope
 from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
-from bot.web.errors import ApiError, principal, read_json, read_model, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
+from bot.web.requests import read_json, read_model
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,7 @@ async def ingest_archive(request: web.Request) -> web.Response:
             records.append(ArchiveRecord.parse(rec))
         except RecordError as exc:
             errors.append({"index": i, "message": str(exc)})
-    stored, duplicates = await request.app[CONVERSATIONS].ingest(records)
-    if stored:
-        try:
-            await request.app[QUEUE].append(Envelope("archive", "archive", {"msgids": stored}, time.time()))
-        except RedisError:
-            # Stored durably already; the workers' sweep queues unanalysed messages again.
-            log.warning("archive batch stored but not queued (Redis unavailable)", extra={"records": len(stored)})
+    stored, duplicates = await take_in(request.app[CONVERSATIONS], request.app[QUEUE], records)
     return web.json_response({"accepted": len(stored), "duplicates": duplicates, "errors": errors})
 
 
@@ -103,7 +98,7 @@ async def conversation_messages(request: web.Request) -> web.Response:
                                                request.query.get("around"))
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    raw = await request.app[REDIS].get(f"copilot:conv:{conv_id}:suggestions")
+    raw = await request.app[REDIS].get(keys.conversation_suggestions(conv_id))
     suggested = json.loads(raw) if raw else None
     if not _unmasked(request):
         items = [mask_message(m) for m in items]

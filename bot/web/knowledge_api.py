@@ -1,4 +1,4 @@
-"""Scripts (SPEC §3.3), suggestions (§3.2), feedback, and re-embedding."""
+"""Scripts, suggestions, feedback and re-embedding (docs/openapi.yaml; README, "Knowledge base")."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bot import safe_json
 from bot.csv_export import csv_text
 from bot.web.appkeys import KNOWLEDGE, NLP, SETTINGS
-from bot.web.errors import ApiError, read_json, read_limited, read_model, roles, validation_message
+from bot.web.errors import ApiError
+from bot.web.middlewares import roles
+from bot.web.requests import read_json, read_limited, read_model, validation_message
 from knowledge.scripts import ID_PATTERN, ScriptInput
 from nlp.pipeline import AnalyzeItem
 

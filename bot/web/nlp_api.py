@@ -1,4 +1,4 @@
-"""POST /api/v1/analyze (SPEC §3.1) and the lexicon admin endpoints."""
+"""POST /api/v1/analyze (docs/openapi.yaml, docs/EVALUATION.md) and the lexicon admin endpoints."""
 from __future__ import annotations
 
 from typing import Literal
@@ -7,7 +7,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.web.appkeys import NLP
-from bot.web.errors import ApiError, read_json, roles, validation_message
+from bot.web.errors import ApiError
+from bot.web.middlewares import roles
+from bot.web.requests import read_json, validation_message
 from nlp.pipeline import AnalyzeItem
 from nlp.sensitive import LexiconError
 

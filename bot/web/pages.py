@@ -10,9 +10,12 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from bot import keys
 from bot import safe_json
 from bot.web.appkeys import COMPONENTS, SESSIONS, TOKENS
-from bot.web.errors import ApiError, count_failure, read_limited, refuse_if_throttled, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import count_failure, refuse_if_throttled, roles
+from bot.web.requests import read_limited
 from bot.web.sessions import COOKIE, csrf_ok, set_cookie
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -131,7 +134,7 @@ async def jsconfig(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "url must be the page's absolute URL")
     if parts.wecom is None:
         raise ApiError(503, "not_configured", "outbound WeCom API not configured (WECOM_SECRET)")
-    key = f"copilot:wecom:agent_ticket:{parts.settings.wecom_corp_id}:{parts.settings.wecom_agent_id}"
+    key = keys.wecom("agent_ticket", parts.settings.wecom_corp_id or "", parts.settings.wecom_agent_id or "")
     ticket = await parts.redis.get(key)
     if ticket is None:
         data = await parts.wecom.call("GET", "/cgi-bin/ticket/get", params={"type": "agent_config"})

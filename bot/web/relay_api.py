@@ -1,4 +1,4 @@
-"""Relay endpoints (SPEC §3.4)."""
+"""Relay endpoints (docs/RELAYS.md; routes in docs/openapi.yaml)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.relay.ledger import RelayMissing
 from bot.relay.service import RelayNotFound, RelaySpec, canonical_list_text
 from bot.web.appkeys import RELAYS
-from bot.web.errors import ApiError, principal, read_model, roles
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
+from bot.web.requests import read_model
 
 
 ENDS_AT_RANGE = (2000, 2999)

@@ -10,6 +10,7 @@ import secrets
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bot import keys
 from bot.auth import Principal
 
 COOKIE = "copilot_session"
@@ -17,7 +18,7 @@ TTL = 12 * 3600
 
 
 def _key(sid: str) -> str:
-    return f"copilot:session:{sid}"
+    return keys.session(sid)
 
 
 class SessionStore:

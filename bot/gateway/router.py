@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
-from bot.messages import WeComMessage
+from bot.gateway.messages import WeComMessage
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import time
 from typing import Callable
 
 from bot.channels import ChannelStore
-from bot.messages import ExternalContactEvent
-from bot.router import Router
+from bot.gateway.messages import ExternalContactEvent
+from bot.gateway.router import Router
 from bot.wecom_api import WeComAPIError, WeComClient, WeComUnavailable
 
 log = logging.getLogger(__name__)

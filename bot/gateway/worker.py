@@ -9,9 +9,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
-from bot.event_queue import EventQueue, StreamEntry
-from bot.messages import message_from_fields
-from bot.router import Router
+from bot.gateway.event_queue import EventQueue, StreamEntry
+from bot.gateway.messages import message_from_fields
+from bot.gateway.router import Router
 
 log = logging.getLogger(__name__)
 

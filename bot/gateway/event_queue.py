@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from bot import keys
-from bot.storage.script_batcher import ScriptBatcher
+from storage.script_batcher import ScriptBatcher
 
 # KEYS[1] dedupe key, KEYS[2] stream; ARGV[1] ttl seconds, ARGV[2] payload
 _ACCEPT = """

@@ -1,0 +1,153 @@
+"""Builds and owns every component (stores, queue, router, outbound client, NLP, knowledge,
+relays, pipeline); the web process and `server.py worker` open the same set."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import aiohttp
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.auth import TokenStore, load_or_create_admin_token
+from bot.channels import ChannelStore
+from bot.conversations.archive_puller import ArchivePuller, load_private_keys
+from bot.conversations.pipeline import Pipeline
+from bot.conversations.store import ConversationStore
+from bot.gateway.event_queue import EventQueue
+from bot.gateway.router import Router
+from bot.handlers import archive, kf, welcome
+from bot.lifetime import DiesWithParent
+from bot.metrics import Metrics
+from bot.relay import handlers as relay_handlers
+from bot.relay.announce import RelayAnnouncer, make_poster
+from bot.relay.ledger import RelayLedger
+from bot.relay.service import RelayService
+from bot.settings import Settings
+from bot.wecom_api import WeComClient
+from knowledge.base import KnowledgeBase
+from knowledge.scripts import ScriptStore
+from nlp.encoders import make_encoder
+from nlp.service import NlpConfig, NlpService
+from storage.redis_store import open_redis
+from storage.sql import open_database
+
+log = logging.getLogger("copilot")
+
+
+@dataclass
+class Components:
+    """Everything a view, handler or worker may depend on, built once per process."""
+
+    settings: Settings
+    metrics: Metrics
+    redis: aioredis.Redis
+    engine: AsyncEngine
+    tokens: TokenStore
+    channels: ChannelStore
+    queue: EventQueue
+    router: Router
+    wecom: WeComClient | None
+    nlp: NlpService
+    relays: RelayService
+    announcer: RelayAnnouncer
+    knowledge: KnowledgeBase
+    conversations: ConversationStore
+    pipeline: Pipeline
+    puller: ArchivePuller | None = None
+    admin_token: str = field(repr=False, default="")
+
+    def handler_deps(self) -> dict[str, Any]:
+        """The names handlers may ask for in their signature."""
+        return {
+            "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
+            "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
+            "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
+            "pipeline": self.pipeline, "puller": self.puller,
+        }
+
+
+def build_router() -> Router:
+    router = Router()
+    router.include(welcome.router)
+    router.include(relay_handlers.router)
+    router.include(kf.router)
+    router.include(archive.router)
+    return router
+
+
+@asynccontextmanager
+async def open_components(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Components]:
+    metrics = metrics or Metrics()
+    async with AsyncExitStack() as stack:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redis = await stack.enter_async_context(open_redis(settings.redis_url, settings.data_dir))
+        engine = await stack.enter_async_context(open_database(settings.sql_url))
+        admin_token, created = load_or_create_admin_token(settings.admin_token, settings.data_dir)
+        if created:
+            # Printed once, on the console only (never into the logs).
+            print(f"Admin token (stored in {settings.data_dir / 'admin_token'}): {admin_token}", flush=True)
+        queue = EventQueue(redis, settings.stream_name, settings.dedupe_ttl)
+        await queue.ensure_group()
+        wecom = None
+        if settings.outbound_configured:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            wecom = WeComClient(
+                session, redis, settings.wecom_api_base, settings.wecom_corp_id or "", settings.wecom_secret or "",
+                agent_id=settings.wecom_agent_id or "", retries=settings.api_retries, timeout=settings.api_timeout,
+            )
+        from training.trainers import data_fingerprint, train_model
+
+        # DiesWithParent: the pool's workers get SIGTERM when this process dies (even by SIGKILL).
+        nlp = NlpService(DiesWithParent(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads,
+                                                  train=train_model, data_fingerprint=data_fingerprint())),
+                         settings.nlp_processes)
+        await nlp.start()
+        stack.push_async_callback(nlp.stop)
+        relays = RelayService(engine, RelayLedger(redis))
+        announcer = RelayAnnouncer(redis, make_poster(relays, wecom), settings.relay_announce_interval)
+        relays.on_change = announcer.schedule
+        stack.push_async_callback(announcer.drain)
+        knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
+        conversations = ConversationStore(engine)
+        await conversations.backfill_members()
+        pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
+                            settings.unanswered_sla_minutes * 60_000)
+        puller = None
+        if settings.finance_sdk:
+            from bot.conversations.finance_sdk import CtypesFinanceSdk
+
+            sdk = CtypesFinanceSdk(settings.finance_sdk, settings.wecom_corp_id or "", settings.archive_secret or "")
+            stack.callback(sdk.close)
+            puller = ArchivePuller(sdk, load_private_keys(settings.archive_private_keys or ""), conversations, queue)
+        recovered = await relays.recover_all()
+        if recovered:
+            log.info("relays recovered", extra={"open_relays": recovered})
+        yield Components(
+            settings=settings, metrics=metrics, redis=redis, engine=engine,
+            tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
+            router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
+            conversations=conversations, pipeline=pipeline, puller=puller, admin_token=admin_token,
+        )
+
+
+async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, nlp: NlpService,
+                         stack: AsyncExitStack) -> KnowledgeBase:
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = asyncio.get_running_loop()
+    encoder = await loop.run_in_executor(None, make_encoder, settings.embedding_model)
+    executor = ThreadPoolExecutor(1, thread_name_prefix="knowledge")
+    stack.callback(executor.shutdown, wait=False)
+    lexicons = nlp.lexicons
+
+    def reply_is_unsafe(reply: str) -> bool:
+        return bool(lexicons.checker().check(reply, "staff"))
+
+    kb = KnowledgeBase(ScriptStore(engine), redis, encoder, settings.data_dir, executor, reply_is_unsafe)
+    await kb.start()
+    stack.push_async_callback(kb.stop)
+    return kb

@@ -1,0 +1,91 @@
+"""The periodic jobs of every worker-running process, as a named schedule. Every job is
+idempotent, so several processes may run the same schedule; one that must run in one process
+only takes a Redis lock first."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
+
+from bot import keys
+from bot.conversations.archive_puller import pull_if_free
+
+if TYPE_CHECKING:
+    from bot.components import Components
+
+log = logging.getLogger("copilot")
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: float  # seconds between runs
+    run: Callable[["Components"], Awaitable[object]]
+    first_after: float = 0.0  # seconds after start of the first run
+
+
+async def close_due_relays(parts: "Components") -> None:
+    await parts.relays.close_due()
+
+
+async def requeue_unanalysed(parts: "Components") -> None:
+    """Stored-but-unanalysed messages (Redis was down when they were stored) are queued again."""
+    await parts.pipeline.requeue_stale(parts.queue)
+
+
+async def sweep_unanswered(parts: "Components") -> None:
+    await parts.pipeline.sweep_unanswered()
+
+
+async def mine_scripts(parts: "Components") -> None:
+    if await parts.redis.set(keys.MINING_DAILY, b"1", nx=True, ex=20 * 3600):  # once a day, in one process
+        from knowledge.mining import mine
+
+        await mine(parts.engine, parts.knowledge, int((time.time() - 30 * DAY) * 1000))
+
+
+async def pull_archive(parts: "Components") -> None:
+    """The archive timer; `msgaudit_notify` pulls sooner (bot/handlers/archive.py)."""
+    if parts.puller is not None:
+        await pull_if_free(parts.puller, parts.redis)
+
+
+async def retry_parked_archive(parts: "Components") -> None:
+    if parts.puller is not None:
+        await pull_if_free(parts.puller, parts.redis, retry_parked=True)
+
+
+SCHEDULE: tuple[Job, ...] = (
+    Job("close-due-relays", every=5.0, run=close_due_relays),
+    Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
+    Job("sweep-unanswered", every=60.0, run=sweep_unanswered),
+    Job("mine-scripts", every=DAY, run=mine_scripts, first_after=HOUR),
+    Job("retry-parked-archive", every=600.0, run=retry_parked_archive),
+    Job("pull-archive", every=60.0, run=pull_archive),
+)
+
+
+async def run_schedule(parts: "Components", stop: asyncio.Event, jobs: Sequence[Job] = SCHEDULE,
+                       clock: Callable[[], float] = time.monotonic) -> None:
+    """Run each job when it is due, one after another, until `stop` is set. A failing job is
+    logged and tried again at its next time; the others go on."""
+    start = clock()
+    due = {job.name: start + job.first_after for job in jobs}
+    while not stop.is_set():
+        for job in jobs:
+            if stop.is_set():
+                return
+            if clock() >= due[job.name]:
+                due[job.name] += job.every * max(1, int((clock() - due[job.name]) // job.every) + 1)
+                try:
+                    await job.run(parts)
+                except Exception:  # noqa: BLE001 - keep the schedule going
+                    log.exception("periodic job failed", extra={"job": job.name})
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, min(due.values()) - clock()))
+        except asyncio.TimeoutError:
+            pass
