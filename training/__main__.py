@@ -40,9 +40,10 @@ def cmd_evaluate(args) -> int:
     if args.blind:
         from training.blind import evaluate_blind, render as render_blind
 
-        report = evaluate_blind(Path(args.blind), models_dir(args), families=args.families,
-                                scripts_path=Path(args.scripts) if args.scripts else None)
-        print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render_blind(report))
+        for directory in args.blind:
+            report = evaluate_blind(Path(directory), models_dir(args), families=args.families,
+                                    scripts_path=Path(args.scripts) if args.scripts else None)
+            print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render_blind(report), flush=True)
         return 0
     from training.evaluate import evaluate_all
 
@@ -102,7 +103,8 @@ def main(argv=None) -> int:
     b.add_argument("--family", choices=("char", "dense", "cascade", "mlp"))
     ev = sub.add_parser("evaluate")
     ev.add_argument("--json", action="store_true")
-    ev.add_argument("--blind", metavar="DIR", help="a blind set: print aggregate metrics and counts only, never items")
+    ev.add_argument("--blind", metavar="DIR", nargs="+",
+                    help="blind sets: print aggregate metrics and counts only, never items")
     ev.add_argument("--families", action="store_true", help="with --blind: also train and compare every model family")
     ev.add_argument("--scripts", help="with --blind: the knowledge base its retrieval queries refer to")
     er = sub.add_parser("evaluate-retrieval")

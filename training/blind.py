@@ -188,14 +188,26 @@ def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,
     return report
 
 
+_FAMILY_MODELS: dict = {}
+
+
+def _family_model(task: str, family: str, encoder):
+    """Each family trained once per run, however many sets it is compared on."""
+    from training.trainers import train_family
+
+    key = (task, family)
+    if key not in _FAMILY_MODELS:
+        t0 = time.perf_counter()
+        _FAMILY_MODELS[key] = (train_family(task, family, encoder), time.perf_counter() - t0)
+    return _FAMILY_MODELS[key]
+
+
 def compare_families(task: str, lines: list[corpus.Line], labels, encoder) -> dict:
-    from training.trainers import FAMILIES, train_family
+    from training.trainers import FAMILIES
 
     out = {}
     for family in FAMILIES:
-        t0 = time.perf_counter()
-        model = train_family(task, family, encoder)
-        train_s = time.perf_counter() - t0
+        model, train_s = _family_model(task, family, encoder)
         rep = evaluate_classifier(lines, lambda ts: [lab for lab, _ in model.predict(ts)], labels)
         out[family] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                        "ms_per_message": rep["ms_per_message"], "train_seconds": train_s, "tau": model.tau}
