@@ -225,3 +225,23 @@ def test_approximate_index_recall():
     assert agree >= 90
     approx.remove(np.array([0]))
     assert 0 not in [i for i, _ in approx.search(x[0], 5)]
+
+
+async def test_alternatives_are_views_a_script_is_found_by(client, trainer):
+    """SPEC §3.6: scripts carry alternative phrasings; a query matching one finds the script,
+    and the alternatives survive a CSV round trip."""
+    body = {"id": "alt1", "question": "猫粮怎么换粮", "reply": "新旧粮按七天逐步混合，从三成新粮开始。",
+            "alternatives": ["我家猫不吃新买的粮怎么办", "换猫粮会不会拉肚子"], "tags": ["宠物"]}
+    resp = await client.post("/api/v1/scripts", json=body, headers=trainer)
+    assert resp.status in (200, 201), await resp.text()
+    await client.post("/api/v1/scripts", json={"id": "alt2", "question": "狗狗洗澡多少钱", "reply": "小型犬 68 元"},
+                      headers=trainer)
+    resp = await client.post("/api/v1/suggestions", json={"text": "猫咪死活不碰新粮咋整", "k": 1}, headers=trainer)
+    found = (await resp.json())["suggestions"]
+    assert [s["script_id"] for s in found] == ["alt1"]
+    got = await (await client.get("/api/v1/scripts/alt1", headers=trainer)).json()
+    assert got["alternatives"] == body["alternatives"]
+    csv_text_ = await (await client.get("/api/v1/scripts/export?format=csv", headers=trainer)).text()
+    assert "我家猫不吃新买的粮怎么办|换猫粮会不会拉肚子" in csv_text_
+    bad = await client.post("/api/v1/scripts", json={**body, "alternatives": "x" * 301}, headers=trainer)
+    assert bad.status == 400

@@ -19,7 +19,8 @@ from nlp.pipeline import AnalyzeItem
 
 MAX_IMPORT_LINES = 50_000
 MAX_IMPORT_BYTES = 32 << 20
-FIELDS = ["id", "question", "reply", "scenario", "tags", "source", "status"]
+FIELDS = ["id", "question", "reply", "scenario", "tags", "alternatives", "source", "status"]
+LIST_FIELDS = ("tags", "alternatives")  # "|"-separated in CSV
 
 
 class SuggestRequest(BaseModel):
@@ -184,7 +185,7 @@ async def export_scripts(request: web.Request) -> web.StreamResponse:
         rows: list[list] = [FIELDS]
         for s in items:
             d = s.to_json()
-            rows.append(["|".join(d["tags"]) if k == "tags" else d[k] for k in FIELDS])
+            rows.append(["|".join(d[k]) if k in LIST_FIELDS else d[k] for k in FIELDS])
         return web.Response(text=csv_text(rows), content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": 'attachment; filename="scripts.csv"'})
     text = "".join(json.dumps(s.to_json(), ensure_ascii=False) + "\n" for s in items)
