@@ -1,4 +1,4 @@
-"""BM25 over jieba words and character bigrams, as an incremental inverted index."""
+"""Character TF-IDF similarity between a customer message and the scripts, as an incremental inverted index."""
 from __future__ import annotations
 
 import math
@@ -9,84 +9,10 @@ from typing import Iterable
 
 
 @lru_cache(maxsize=1)
-def _jieba():
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
-
-
-@lru_cache(maxsize=1)
 def _t2s():
     import opencc
 
     return opencc.OpenCC("t2s")
-
-
-_STOP = set("的了吗呢吧啊呀哦么嘛我你您他她它们是在有和就也都还这那个请问下一")
-
-
-def tokenize(text: str) -> list[str]:
-    """Words (jieba) plus character bigrams: words carry meaning, bigrams survive segmentation
-    errors and typos."""
-    t = _t2s().convert(unicodedata.normalize("NFKC", text)).lower()
-    words = [w for w in _jieba().lcut(t) if w.strip() and (w.isalnum() or len(w) > 1) and w not in _STOP]
-    chars = [c for c in t if c.isalnum()]
-    bigrams = ["#" + a + b for a, b in zip(chars, chars[1:])]
-    return words + bigrams
-
-
-class BM25Index:
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
-        self.k1, self.b = k1, b
-        self.postings: dict[str, dict[int, int]] = defaultdict(dict)
-        self.doc_len: dict[int, int] = {}
-        self.doc_terms: dict[int, list[str]] = {}
-        self._total_len = 0
-
-    def __len__(self) -> int:
-        return len(self.doc_len)
-
-    def add(self, doc_id: int, text: str) -> None:
-        self.remove(doc_id)
-        counts = Counter(tokenize(text))
-        for term, tf in counts.items():
-            self.postings[term][doc_id] = tf
-        n = sum(counts.values())
-        self.doc_len[doc_id] = n
-        self.doc_terms[doc_id] = list(counts)
-        self._total_len += n
-
-    def remove(self, doc_id: int) -> None:
-        terms = self.doc_terms.pop(doc_id, None)
-        if terms is None:
-            return
-        for term in terms:
-            p = self.postings.get(term)
-            if p is not None:
-                p.pop(doc_id, None)
-                if not p:
-                    del self.postings[term]
-        self._total_len -= self.doc_len.pop(doc_id, 0)
-
-    def search(self, query: str, k: int = 50) -> list[tuple[int, float]]:
-        n = len(self.doc_len)
-        if not n:
-            return []
-        avg = self._total_len / n
-        scores: dict[int, float] = defaultdict(float)
-        for term in set(tokenize(query)):
-            p = self.postings.get(term)
-            if not p:
-                continue
-            idf = math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5))
-            for doc, tf in p.items():
-                dl = self.doc_len[doc]
-                scores[doc] += idf * tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * dl / avg))
-        return sorted(scores.items(), key=lambda x: -x[1])[:k]
 
 
 def char_grams(text: str) -> list[str]:

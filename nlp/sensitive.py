@@ -1,7 +1,7 @@
 """Sensitive-word checker: Aho-Corasick over normalised text (and over its pinyin, for
 homophones), detectors for personal data, an allow-list, and role-aware rules.
 
-Hits are reported with offsets into the ORIGINAL text (SPEC §3.1).
+Hits are reported with offsets into the ORIGINAL text (docs/API: `POST /api/v1/analyze`).
 """
 from __future__ import annotations
 

@@ -245,3 +245,22 @@ async def test_alternatives_are_views_a_script_is_found_by(client, trainer):
     assert "我家猫不吃新买的粮怎么办|换猫粮会不会拉肚子" in csv_text_
     bad = await client.post("/api/v1/scripts", json={**body, "alternatives": "x" * 301}, headers=trainer)
     assert bad.status == 400
+
+
+def test_char_tfidf_index_incremental_and_exact_for_candidates():
+    from knowledge.lexical import CharTfidfIndex
+
+    idx = CharTfidfIndex()
+    for i in range(400):  # many documents sharing common characters
+        idx.add(i, f"合成问题{i} 的 多少钱")
+    idx.add(1000, "猫粮换粮 七天过渡")
+    idx.add(1001, "洗车年卡 多少钱")
+    top = idx.search("猫咪换粮要几天", k=3)
+    assert top[0][0] == 1000 and 0 < top[0][1] <= 1.0
+    # a dense candidate that shares only common grams still gets its exact score
+    scored = dict(idx.search("多少钱", k=2, also=[7]))
+    assert 7 in scored and scored[7] > 0
+    idx.remove(1000)
+    assert all(d != 1000 for d, _ in idx.search("猫粮换粮", k=5))
+    idx.add(1001, "狗狗洗澡")  # re-adding replaces the document
+    assert idx.search("洗车年卡", k=1) == [] or idx.search("洗车年卡", k=1)[0][0] != 1001
