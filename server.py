@@ -26,10 +26,11 @@ from bot.conversations.analytics import Analytics
 from bot.gateway.crypto import WeComCrypto
 from bot.gateway.worker import StreamWorker
 from bot.jobs import run_schedule
+from bot.learning.labels import LabelStore
 from bot.logs import configure_logging
 from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
-from bot.web import knowledge_api
+from bot.web import knowledge_api, labels_api
 from bot.web.appkeys import (ANALYTICS, AUTH_LIMITS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
                              SESSIONS, SETTINGS, TOKENS)
 from bot.web.errors import api_errors
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[RELAYS] = parts.relays
             app[KNOWLEDGE] = parts.knowledge
             app[CONVERSATIONS] = parts.conversations
+            app[labels_api.LABELS] = LabelStore(parts.engine)
             app[REDIS] = parts.redis
             app[ANALYTICS] = Analytics(parts.engine, settings.timezone)
             app[SESSIONS] = SessionStore(parts.redis)

@@ -253,6 +253,23 @@ analyses = sa.Table(
     sa.Column("analyzed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# --- learning loop -------------------------------------------------------------------------
+# One label per task and text (the latest wins): trainers' labels and corrections from work people
+# already do, with who, when, where from and the model that was wrong.
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),          # sha256(task, text)
+    sa.Column("task", sa.String(16), nullable=False, index=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("msgid", sa.String(128), nullable=True),
+    sa.Column("source", sa.String(32), nullable=False),          # api | import | flag_review | …
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("model_guess", sa.String(64), nullable=True),      # what the model said, when known
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 flags = sa.Table(
     "flags",
     metadata,

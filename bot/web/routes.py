@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, nlp_api, pages, relay_api,
-                     system)
+from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, labels_api, nlp_api, pages,
+                     relay_api, system)
 
 
 def add_routes(app: web.Application) -> None:
@@ -32,6 +32,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/suggestions", knowledge_api.suggestions)
     r.add_post("/api/v1/suggestions/{id}/feedback", knowledge_api.feedback)
     r.add_post("/api/v1/knowledge/reembed", knowledge_api.reembed)
+    r.add_post("/api/v1/labels", labels_api.add_labels)
+    r.add_get("/api/v1/labels/queue", labels_api.label_queue)
     r.add_post("/api/v1/archive", conversations_api.ingest_archive)
     r.add_get("/api/v1/conversations", conversations_api.list_conversations)
     r.add_get("/api/v1/conversations/{id}/messages", conversations_api.conversation_messages)

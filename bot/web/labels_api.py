@@ -1,0 +1,44 @@
+"""The learning loop's labels: POST /api/v1/labels and GET /api/v1/labels/queue (docs/openapi.yaml)."""
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.learning.labels import QUEUE_TASKS, LabelInput, LabelStore
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
+from bot.web.requests import read_json, validation_message
+
+LABELS = web.AppKey("labels", LabelStore)
+MAX_ITEMS = 1000
+
+
+@roles("trainer")
+async def add_labels(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS or set(body) != {"items"}:
+        raise ApiError(400, "invalid_request", f'body must be {{"items": [...]}} with 1..{MAX_ITEMS} labels')
+    valid, errors = [], []
+    for i, raw in enumerate(items):
+        try:
+            valid.append(LabelInput.model_validate(raw))
+        except ValidationError as exc:
+            errors.append({"index": i, "message": validation_message(exc)})
+    who = principal(request)
+    accepted = await request.app[LABELS].add(valid, "api", f"{who.role}:{who.name}")
+    return web.json_response({"accepted": accepted, "errors": errors})
+
+
+@roles("trainer")
+async def label_queue(request: web.Request) -> web.Response:
+    task = request.query.get("task", "intent")
+    if task not in QUEUE_TASKS:
+        raise ApiError(400, "invalid_request", f"task must be one of {', '.join(QUEUE_TASKS)}")
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise ApiError(400, "invalid_request", "limit must be an integer") from None
+    if not 1 <= limit <= 200:
+        raise ApiError(400, "invalid_request", "limit must be 1..200")
+    return web.json_response({"items": await request.app[LABELS].queue(task, limit)})
