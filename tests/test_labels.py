@@ -90,3 +90,33 @@ async def test_stored_labels_join_the_training_set_with_their_source(client, adm
     s_extra = [(l.text, l.label, l.source) for l in await store.for_training("sentiment")]
     assert sentiment_set(extra=s_extra).counts()["label:api"] == 1
     assert await store.counts() == {"intent": {"api": 3}, "sentiment": {"api": 1}}
+
+
+async def test_flag_verdicts_become_labels_and_repeated_dismissals_propose_allow_entries(client, admin_headers, parts):
+    from server import make_worker
+
+    qa = await token(client, admin_headers, "qa")
+    trainer = await token(client, admin_headers, "trainer")
+    now = int(time.time() * 1000)
+    texts = ["加我个人微信，私下转账给你便宜"] + [f"门店{i}号分店的微信号是多少{i}" for i in range(3)]
+    records = [{"msgid": f"f{i}", "action": "send", "from": "zhangsan", "tolist": [f"wmCUST{i}"], "msgtime": now + i,
+                "msgtype": "text", "text": {"content": t}} for i, t in enumerate(texts)]
+    assert (await client.post("/api/v1/archive", json={"items": records}, headers=admin_headers)).status == 200
+    await make_worker(parts).drain()
+    flags = (await (await client.get("/api/v1/flags?status=open&limit=50", headers=qa)).json())["items"]
+    by_msg = {f["msgid"]: f for f in flags}
+    assert {"f0", "f1", "f2", "f3"} <= set(by_msg), by_msg
+    await client.post(f"/api/v1/flags/{by_msg['f0']['id']}/review", json={"verdict": "confirmed"}, headers=qa)
+    for m in ("f1", "f2", "f3"):
+        resp = await client.post(f"/api/v1/flags/{by_msg[m]['id']}/review", json={"verdict": "dismissed"}, headers=qa)
+        assert resp.status == 200
+    bad = await client.post(f"/api/v1/flags/{by_msg['f1']['id']}/review", json={"verdict": "dismissed",
+                                                                                 "category": "weather"}, headers=qa)
+    assert bad.status == 400
+    async with parts.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(labels.c.msgid, labels.c.label, labels.c.source, labels.c.model_guess)
+                                   .order_by(labels.c.msgid))).all()
+    assert [tuple(r) for r in rows] == [("f0", "diversion", "flag_review", "diversion")] + \
+        [(m, "clean", "flag_review", "diversion") for m in ("f1", "f2", "f3")]
+    proposals = (await (await client.get("/api/v1/labels/allow-proposals", headers=trainer)).json())["items"]
+    assert proposals and proposals[0]["category"] == "diversion" and proposals[0]["dismissals"] == 3

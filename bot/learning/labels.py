@@ -84,6 +84,47 @@ class LabelStore:
             await conn.execute(labels.insert(), list(rows.values()))
         return len(rows)
 
+    async def from_flag_review(self, flag: dict, verdict: str, category: str | None, reviewer: str) -> int:
+        """A QA verdict becomes a label: a confirmed sensitive flag its category (or the corrected
+        one), a dismissed one "clean"; a confirmed complaint flag an intent label."""
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(sa.select(messages.c.text, messages.c.role, analyses.c.intent,
+                                              analyses.c.sensitive)
+                                    .select_from(messages.outerjoin(analyses, analyses.c.msgid == messages.c.msgid))
+                                    .where(messages.c.msgid == flag["msgid"]))).mappings().first()
+        if r is None or not r["text"]:
+            return 0
+        reason = flag["reason"]
+        flagged_cat = reason.split("_", 1)[1] if "_" in reason else None
+        if flagged_cat in CATEGORIES or category:
+            label = category or (flagged_cat if verdict == "confirmed" else "clean")
+            item = LabelInput(task="sensitive", text=r["text"][:2000], label=label, msgid=flag["msgid"],
+                              role=r["role"] if r["role"] in ("customer", "staff") else "customer")
+            guess = {flag["msgid"]: flagged_cat or ""}
+        elif reason == "complaint" and verdict == "confirmed":
+            item = LabelInput(task="intent", text=r["text"][:2000], label="complaint", msgid=flag["msgid"])
+            guess = {flag["msgid"]: r["intent"] or ""}
+        else:
+            return 0
+        return await self.add([item], "flag_review", reviewer, guess)
+
+    async def allow_proposals(self, min_dismissals: int = 3) -> list[dict]:
+        """Words QA keeps dismissing: each lexicon match behind flags dismissed as clean, counted
+        over distinct messages; at `min_dismissals` it is proposed for the allow-list."""
+        stmt = (sa.select(labels.c.msgid, analyses.c.sensitive)
+                .select_from(labels.join(analyses, analyses.c.msgid == labels.c.msgid))
+                .where(labels.c.task == "sensitive", labels.c.label == "clean", labels.c.source == "flag_review"))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        seen: dict[tuple[str, str], set[str]] = {}
+        for msgid, hits in rows:
+            for h in hits or []:
+                if str(h.get("rule", "")).startswith("lexicon:"):
+                    seen.setdefault((h["match"], h["category"]), set()).add(msgid)
+        out = [{"match": m, "category": c, "dismissals": len(ids)} for (m, c), ids in seen.items()
+               if len(ids) >= min_dismissals]
+        return sorted(out, key=lambda p: (-p["dismissals"], p["match"]))
+
     async def for_training(self, task: str) -> list[StoredLabel]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(labels).where(labels.c.task == task)

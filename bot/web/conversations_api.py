@@ -15,6 +15,7 @@ from bot.conversations.pii import mask_flag, mask_message, mask_text
 from bot.conversations.records import ArchiveRecord, RecordError
 from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
 from bot.web.errors import ApiError
+from bot.web.labels_api import LABELS
 from bot.web.middlewares import principal, roles
 from bot.web.requests import read_json, read_model
 
@@ -27,6 +28,8 @@ class Review(BaseModel):
     model_config = ConfigDict(extra="forbid")
     verdict: Literal["confirmed", "dismissed"]
     note: str = Field(default="", max_length=4000)
+    # The right sensitive category when the flag named the wrong one ("clean" for none): a label.
+    category: Literal["abuse", "diversion", "ad_law", "privacy", "clean"] | None = None
 
 
 def _limit(request: web.Request, default: int = 50) -> int:
@@ -133,9 +136,12 @@ async def list_flags(request: web.Request) -> web.Response:
 async def review_flag(request: web.Request) -> web.Response:
     req = await read_model(request, Review)
     store = request.app[CONVERSATIONS]
-    flag = await store.review_flag(request.match_info["id"], req.verdict, req.note, principal(request).name)
+    who = principal(request)
+    flag = await store.review_flag(request.match_info["id"], req.verdict, req.note, who.name)
     if flag is None:
         raise ApiError(404, "not_found", "no such flag")
+    # The verdict is also a label for the learning loop (docs/openapi.yaml /api/v1/labels).
+    await request.app[LABELS].from_flag_review(flag, req.verdict, req.category, f"{who.role}:{who.name}")
     if not _unmasked(request):
         flag = mask_flag(flag)
     return web.json_response({**flag, "history": await store.flag_history(flag["id"])})

@@ -42,3 +42,9 @@ async def label_queue(request: web.Request) -> web.Response:
     if not 1 <= limit <= 200:
         raise ApiError(400, "invalid_request", "limit must be 1..200")
     return web.json_response({"items": await request.app[LABELS].queue(task, limit)})
+
+
+@roles("trainer")
+async def allow_proposals(request: web.Request) -> web.Response:
+    """Matches QA keeps dismissing, for a trainer to accept with POST /api/v1/lexicons/allow."""
+    return web.json_response({"items": await request.app[LABELS].allow_proposals()})

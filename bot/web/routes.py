@@ -34,6 +34,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/knowledge/reembed", knowledge_api.reembed)
     r.add_post("/api/v1/labels", labels_api.add_labels)
     r.add_get("/api/v1/labels/queue", labels_api.label_queue)
+    r.add_get("/api/v1/labels/allow-proposals", labels_api.allow_proposals)
     r.add_post("/api/v1/archive", conversations_api.ingest_archive)
     r.add_get("/api/v1/conversations", conversations_api.list_conversations)
     r.add_get("/api/v1/conversations/{id}/messages", conversations_api.conversation_messages)
