@@ -36,40 +36,30 @@ class ScriptInput(BaseModel):
     @field_validator("alternatives", mode="before")
     @classmethod
     def _alternatives(cls, v):
-        if v is None or v == "":
-            return []
-        if isinstance(v, str):  # CSV: "能便宜点吗|有折扣吗"
-            v = v.split("|")
-        if not isinstance(v, list) or not all(isinstance(a, str) for a in v):
-            raise ValueError("alternatives must be a list of strings")
-        out = []
-        for a in v:
-            a = a.strip()
-            if not a or len(a) > 300:
-                raise ValueError("each alternative must be 1..300 characters")
-            if a not in out:
-                out.append(a)
-        return out
+        return string_list(v, "alternative", 300)
 
     @field_validator("tags", mode="before")
     @classmethod
     def _tags(cls, v):
-        if v is None or v == "":
-            return []
-        if isinstance(v, str):  # CSV: "美妆|价格"
-            v = [t for t in v.split("|")]
-        if not isinstance(v, list):
-            raise ValueError("tags must be a list of strings")
-        out = []
-        for t in v:
-            if not isinstance(t, str):
-                raise ValueError("tags must be strings")
-            t = t.strip()
-            if not t or len(t) > 50:
-                raise ValueError("each tag must be 1..50 characters")
-            if t not in out:
-                out.append(t)
-        return out
+        return string_list(v, "tag", 50)
+
+
+def string_list(v, what: str, max_chars: int) -> list[str]:
+    """A list of distinct non-empty strings; CSV gives them "|"-separated ("美妆|价格")."""
+    if v is None or v == "":
+        return []
+    if isinstance(v, str):
+        v = v.split("|")
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"{what}s must be a list of strings")
+    out = []
+    for x in v:
+        x = x.strip()
+        if not x or len(x) > max_chars:
+            raise ValueError(f"each {what} must be 1..{max_chars} characters")
+        if x not in out:
+            out.append(x)
+    return out
 
 
 @dataclass

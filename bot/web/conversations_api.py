@@ -17,7 +17,7 @@ from bot.web.appkeys import CONVERSATIONS, QUEUE, REDIS, SETTINGS
 from bot.web.errors import ApiError
 from bot.web.labels_api import LABELS
 from bot.web.middlewares import principal, roles
-from bot.web.requests import read_json, read_model
+from bot.web.requests import parse_items, read_json, read_model
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +54,7 @@ def _time(request: web.Request, name: str) -> datetime | None:
 
 @roles("qa")
 async def ingest_archive(request: web.Request) -> web.Response:
-    data = await read_json(request)
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list) or not items:
-        raise ApiError(400, "invalid_request", "items must be a non-empty list")
-    if len(items) > MAX_RECORDS:
-        raise ApiError(400, "invalid_request", f"at most {MAX_RECORDS} records per call")
-    records, errors = [], []
-    for i, rec in enumerate(items):
-        try:
-            records.append(ArchiveRecord.parse(rec))
-        except RecordError as exc:
-            errors.append({"index": i, "message": str(exc)})
+    records, errors = parse_items(await read_json(request), MAX_RECORDS, ArchiveRecord.parse, (RecordError,))
     stored, duplicates = await take_in(request.app[CONVERSATIONS], request.app[QUEUE], records)
     return web.json_response({"accepted": len(stored), "duplicates": duplicates, "errors": errors})
 

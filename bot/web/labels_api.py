@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from bot.learning.labels import QUEUE_TASKS, LabelInput, LabelStore
 from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
-from bot.web.requests import read_json, validation_message
+from bot.web.requests import parse_items, read_json
 
 LABELS = web.AppKey("labels", LabelStore)
 MAX_ITEMS = 1000
@@ -16,15 +16,9 @@ MAX_ITEMS = 1000
 @roles("trainer")
 async def add_labels(request: web.Request) -> web.Response:
     body = await read_json(request)
-    items = body.get("items") if isinstance(body, dict) else None
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS or set(body) != {"items"}:
-        raise ApiError(400, "invalid_request", f'body must be {{"items": [...]}} with 1..{MAX_ITEMS} labels')
-    valid, errors = [], []
-    for i, raw in enumerate(items):
-        try:
-            valid.append(LabelInput.model_validate(raw))
-        except ValidationError as exc:
-            errors.append({"index": i, "message": validation_message(exc)})
+    if isinstance(body, dict) and set(body) - {"items"}:
+        raise ApiError(400, "invalid_request", 'body must be {"items": [...]}')
+    valid, errors = parse_items(body, MAX_ITEMS, LabelInput.model_validate, (ValidationError,))
     who = principal(request)
     accepted = await request.app[LABELS].add(valid, "api", f"{who.role}:{who.name}")
     return web.json_response({"accepted": accepted, "errors": errors})

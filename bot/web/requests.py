@@ -58,3 +58,21 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(400, "invalid_request", validation_message(exc)) from None
+
+
+def parse_items(data, max_items: int, parse, errors_of=(ValueError,)) -> tuple[list, list[dict]]:
+    """A batch body `{"items": [...]}`: every item parsed on its own, so one bad item is a
+    per-item error and the rest go through."""
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "invalid_request", "items must be a non-empty list")
+    if len(items) > max_items:
+        raise ApiError(400, "invalid_request", f"at most {max_items} items per call")
+    parsed, errors = [], []
+    for i, raw in enumerate(items):
+        try:
+            parsed.append(parse(raw))
+        except errors_of as exc:
+            message = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+            errors.append({"index": i, "message": message})
+    return parsed, errors
