@@ -75,7 +75,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--max-examples", type=int, default=int(os.environ.get("API_FUZZ_MAX_EXAMPLES", "25")))
+    p.add_argument("--max-examples", type=int, default=int(os.environ.get("API_FUZZ_MAX_EXAMPLES", "100")))
     p.add_argument("--seed", type=int, default=int(os.environ.get("API_FUZZ_SEED", "20240611")))
     p.add_argument("--report-dir", default=None, help="also write a JUnit report there")
     p.add_argument("extra", nargs="*", help="more schemathesis arguments (after --)")
