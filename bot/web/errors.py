@@ -20,11 +20,25 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
+def _url_refusal(request: web.Request) -> str | None:
+    """A NUL in the path or a query parameter is refused here, once for every route: PostgreSQL
+    cannot store or compare it (asyncpg raised, a 500), SQLite and Redis would keep it silently."""
+    if "\x00" in request.path:
+        return "the path may not contain NUL (U+0000)"
+    for name, value in request.query.items():
+        if "\x00" in name or "\x00" in value:
+            return "query parameters may not contain NUL (U+0000)"
+    return None
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     # /console/* are the JSON endpoints of the pages (login, session, logout).
     if not request.path.startswith(("/api/", "/console/")):
         return await handler(request)
+    refused = _url_refusal(request)
+    if refused:
+        return error_response(400, "invalid_request", refused)
     try:
         return await handler(request)
     except ApiError as exc:
