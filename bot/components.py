@@ -33,7 +33,7 @@ from knowledge.scripts import ScriptStore
 from nlp.encoders import make_encoder
 from nlp.service import NlpConfig, NlpService
 from storage.redis_store import open_redis
-from storage.sql import open_database
+from storage.sql import open_database, open_relay_log
 
 log = logging.getLogger("copilot")
 
@@ -107,7 +107,8 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
                          settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
-        relays = RelayService(engine, RelayLedger(redis))
+        relay_log = await stack.enter_async_context(open_relay_log(engine))
+        relays = RelayService(engine, RelayLedger(redis), events_engine=relay_log)
         announcer = RelayAnnouncer(redis, make_poster(relays, wecom), settings.relay_announce_interval)
         relays.on_change = announcer.schedule
         stack.push_async_callback(announcer.drain)

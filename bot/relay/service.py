@@ -103,11 +103,13 @@ def relay_json(row) -> dict:
 
 class RelayService:
     def __init__(self, engine: AsyncEngine, ledger: RelayLedger, clock: Callable[[], float] = time.time,
-                 on_change: Callable[[str, str], None] | None = None) -> None:
+                 on_change: Callable[[str, str], None] | None = None, events_engine: AsyncEngine | None = None) -> None:
+        """`events_engine`: where events are written (storage.sql.open_relay_log: on SQLite the
+        relay log's own file, so other writers never hold up an answer); reads go through `engine`."""
         self.engine = engine
         self.ledger = ledger
         self.clock = clock
-        self.writer = EventWriter(engine)
+        self.writer = EventWriter(events_engine or engine)
         self.on_change = on_change  # (relay_id, reason) → e.g. schedule a group announcement
         self._rebuild_locks: dict[str, asyncio.Lock] = {}
         self._rows: dict[str, tuple[float, object]] = {}
