@@ -55,3 +55,24 @@ async def test_events_of_an_older_store_move_to_the_relay_log(tmp_path):
     main = sqlite3.connect(db)
     assert main.execute("SELECT name FROM sqlite_master WHERE name = 'relay_events'").fetchall() == []
     main.close()
+
+
+async def test_bulk_work_waits_only_while_interactive_work_is_active():
+    import time
+
+    from bot.foreground import Foreground
+
+    fg = Foreground(active_for=0.5, wait_per_busy=2.0, max_wait=1.0)
+    async with fg.bulk():
+        await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    async with fg.bulk():  # nothing interactive: no wait
+        pass
+    assert time.monotonic() - t0 < 0.03
+    async with fg.bulk():
+        await asyncio.sleep(0.05)
+    fg.touch()
+    t0 = time.monotonic()
+    async with fg.bulk():  # a sign-up just arrived: twice the previous batch (0.05 s)
+        pass
+    assert 0.09 <= time.monotonic() - t0 < 0.5
