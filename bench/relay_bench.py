@@ -31,14 +31,18 @@ ADMIN = "bench-admin-token-0123456789"
 
 
 class Server:
-    def __init__(self, data_dir: str) -> None:
+    """`env` overrides the benchmark defaults (no workers, NLP in-process), e.g. to run the
+    service's own defaults or to point it at other stores."""
+
+    def __init__(self, data_dir: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = {**os.environ, "COPILOT_ADMIN_TOKEN": ADMIN, "COPILOT_NLP_PROCESSES": "0",
-               "COPILOT_MODELS_DIR": str(ROOT / "var" / "test-models"), "COPILOT_WORKERS": "0"}
+               "COPILOT_MODELS_DIR": str(ROOT / "var" / "test-models"), "COPILOT_WORKERS": "0", **self.env}
         self.proc = subprocess.Popen([sys.executable, "server.py", "--host", "127.0.0.1", "--port", str(self.port),
                                       "--data-dir", self.data_dir], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,6 +17,7 @@ from bot.channels import ChannelStore
 from bot.conversations.archive_puller import ArchivePuller, load_private_keys
 from bot.conversations.pipeline import Pipeline
 from bot.conversations.store import ConversationStore
+from bot.foreground import Foreground
 from bot.gateway.event_queue import EventQueue
 from bot.gateway.router import Router
 from bot.handlers import archive, kf, welcome
@@ -33,7 +34,7 @@ from knowledge.scripts import ScriptStore
 from nlp.encoders import make_encoder
 from nlp.service import NlpConfig, NlpService
 from storage.redis_store import open_redis
-from storage.sql import open_database
+from storage.sql import open_database, open_relay_log
 
 log = logging.getLogger("copilot")
 
@@ -107,12 +108,14 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
                          settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
-        relays = RelayService(engine, RelayLedger(redis))
+        relay_log = await stack.enter_async_context(open_relay_log(engine))
+        foreground = Foreground()  # relay sign-ups first; ingestion and analysis yield to them
+        relays = RelayService(engine, RelayLedger(redis), events_engine=relay_log, foreground=foreground)
         announcer = RelayAnnouncer(redis, make_poster(relays, wecom), settings.relay_announce_interval)
         relays.on_change = announcer.schedule
         stack.push_async_callback(announcer.drain)
         knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
-        conversations = ConversationStore(engine)
+        conversations = ConversationStore(engine, foreground)
         await conversations.backfill_members()
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
                             settings.unanswered_sla_minutes * 60_000)

@@ -51,9 +51,20 @@ def build_analyzer(cfg: NlpConfig, lexicons: LexiconSet | None = None) -> Analyz
 _WORKER_ANALYZER: Analyzer | None = None
 
 
+# Analysis is background work (a backlog drains later); answering requests is not. The pool's
+# processes run at a lower CPU priority so that, on a machine with few cores, an archive backlog
+# being analysed takes only the CPU the web process leaves idle (issue 11, finding 7: relay
+# sign-ups during an archive import). They still get every idle cycle.
+POOL_NICENESS = 10
+
+
 def _warm(cfg: NlpConfig) -> None:
     global _WORKER_ANALYZER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        os.nice(POOL_NICENESS)
+    except OSError:  # not permitted (some containers): run at normal priority
+        pass
     _WORKER_ANALYZER = build_analyzer(cfg)
 
 

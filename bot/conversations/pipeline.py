@@ -61,7 +61,12 @@ class Pipeline:
 
     async def process(self, msgids: Iterable[str], known: dict[str, dict] | None = None) -> int:
         """Analyse the batch's unanalysed messages; `known` holds analyses already computed by the
-        source (客服's reply decision), which are used instead of analysing again."""
+        source (客服's reply decision), which are used instead of analysing again. A bulk batch:
+        it yields to relay sign-ups (bot/foreground.py)."""
+        async with self.store.foreground.bulk():
+            return await self._process(msgids, known)
+
+    async def _process(self, msgids: Iterable[str], known: dict[str, dict] | None) -> int:
         pending = await self.store.pending(list(msgids))
         if not pending:
             return 0

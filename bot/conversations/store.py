@@ -1,6 +1,7 @@
 """The durable conversation record: conversations, messages, analyses, flags (SQL)."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import safe_json
 from bot.conversations.records import ArchiveRecord
+from bot.foreground import Foreground
 from storage.sql import (analyses, conversation_members, conversations, dialect_insert, flag_reviews, flags,
                               insert_ignore, messages)
 
@@ -80,8 +82,14 @@ def _in_scope(column, member: str | None):
 
 
 class ConversationStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, foreground: Foreground | None = None) -> None:
         self.engine = engine
+        self.foreground = foreground or Foreground()
+        # One ingestion at a time per process. A bulk import then takes at most one batch's share
+        # of the event loop, however many clients push batches, and the rest stays for interactive
+        # requests such as relay sign-ups (issue 11, finding 7); on SQLite concurrent ingestions
+        # only took turns on the write lock anyway, polling in its busy handler.
+        self._ingest_gate = asyncio.Semaphore(1)
 
     async def backfill_members(self) -> int:
         """Fill `conversation_members` from conversations stored before it existed (once: only
@@ -104,7 +112,8 @@ class ConversationStore:
 
         for attempt in range(4):
             try:
-                return await self._ingest(records, source)
+                async with self._ingest_gate, self.foreground.bulk():
+                    return await self._ingest(records, source)
             except DBAPIError as exc:
                 if attempt == 3 or "deadlock" not in str(exc).lower() and "could not serialize" not in str(exc).lower():
                     raise

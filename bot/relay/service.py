@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import keys
 from bot.csv_export import csv_text
+from bot.foreground import Foreground
 from bot.relay.ledger import RelayLedger, RelayMissing
 from bot.relay.parse import list_credits, parse_native_list, remember_lines, understand
 from storage.sql import aware_iso, insert_ignore, relay_events, relays
@@ -103,11 +104,15 @@ def relay_json(row) -> dict:
 
 class RelayService:
     def __init__(self, engine: AsyncEngine, ledger: RelayLedger, clock: Callable[[], float] = time.time,
-                 on_change: Callable[[str, str], None] | None = None) -> None:
+                 on_change: Callable[[str, str], None] | None = None, events_engine: AsyncEngine | None = None,
+                 foreground: Foreground | None = None) -> None:
+        """`events_engine`: where events are written (storage.sql.open_relay_log: on SQLite the
+        relay log's own file, so other writers never hold up an answer); reads go through `engine`."""
         self.engine = engine
         self.ledger = ledger
         self.clock = clock
-        self.writer = EventWriter(engine)
+        self.writer = EventWriter(events_engine or engine)
+        self.foreground = foreground or Foreground()  # told of every message, so bulk work yields
         self.on_change = on_change  # (relay_id, reason) → e.g. schedule a group announcement
         self._rebuild_locks: dict[str, asyncio.Lock] = {}
         self._rows: dict[str, tuple[float, object]] = {}
@@ -189,6 +194,7 @@ class RelayService:
     # --- messages ---------------------------------------------------------------------------
     async def handle_message(self, relay_id: str, sender_id: str, sender_name: str, text: str,
                              msgid: str = "") -> dict:
+        self.foreground.touch()
         row = await self._cached_row(relay_id)
         if row["ends_at"] is not None and row["status"] != "closed" and self.clock() >= row["ends_at"].timestamp():
             await self.close(relay_id, reason="ended")
