@@ -107,15 +107,18 @@ class CascadeClassifier:
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], encoder, weights: Sequence[float] | None = None,
               c_char: float = 8.0, c_dense: float = 10.0, tau: float = 0.5, meta: dict | None = None,
-              dense_rows: Sequence[int] | None = None, head: str = "logreg",
+              dense_rows: Sequence[int] | None = None, head: str | None = "logreg",
               dense_weight: float = 0.5) -> "CascadeClassifier":
         """`dense_rows`: which rows train the dense head (default all) — e.g. only chat-style data.
-        `head`: "logreg" or "mlp" (nlp/heads.py). `dense_weight`: the dense head's share where blended."""
+        `head`: "logreg", "mlp" (nlp/heads.py) or None (char model only). `dense_weight`: the dense
+        head's share where blended."""
         from sklearn.linear_model import LogisticRegression
 
         from nlp.heads import MlpHead
 
         char = TextClassifier.train(texts, labels, weights, c=c_char, meta=meta)
+        if head is None:  # the char model alone: no sentence encodings to compute
+            return cls(char, None, encoder.name, 0.0, dict(meta or {}), encoder, dense_weight)
         rows = list(range(len(texts))) if dense_rows is None else list(dense_rows)
         X = encoder.encode([prepare(texts[i]) for i in rows])
         y = [labels[i] for i in rows]

@@ -117,7 +117,7 @@ def sentiment_set(weak_from_intent: bool = False, extra: Extra = ()) -> Training
 
 def _fit(ts: TrainingSet, encoder, family: str, c_char: float, c_dense: float, tau: float, meta: dict):
     dense_rows = [i for i, d in enumerate(ts.dense) if d]
-    head = "mlp" if family == "mlp" else "logreg"
+    head = {"mlp": "mlp", "char": None}.get(family, "logreg")
     return CascadeClassifier.train(ts.texts, ts.labels, encoder, ts.weights, c_char=c_char, c_dense=c_dense,
                                    tau=tau, dense_rows=dense_rows, head=head, meta=meta,
                                    dense_weight=1.0 if family == "dense" else 0.5)
