@@ -46,6 +46,13 @@ async def test_sidebar_oauth_and_jsconfig(client, fake_wecom):
     assert (await client.get("/api/v1/sidebar/jsconfig", params={"url": "javascript:x"})).status == 400
 
 
+async def test_jsconfig_when_wecom_refuses_the_ticket_is_a_clear_502(client, fake_wecom):
+    await client.get("/sidebar/oauth", params={"code": "good-code"}, allow_redirects=False)
+    fake_wecom.fail_next("/cgi-bin/ticket/get", 48002)  # e.g. the API is not enabled for the app
+    resp = await client.get("/api/v1/sidebar/jsconfig", params={"url": "https://copilot.example.com/sidebar"})
+    assert resp.status == 502 and (await resp.json())["error"]["code"] == "wecom_unavailable"
+
+
 async def test_oauth_with_a_bad_code_is_refused(client):
     resp = await client.get("/sidebar/oauth", params={"code": "bad"}, allow_redirects=False)
     assert resp.status == 403 and "login code" in await resp.text()

@@ -15,6 +15,7 @@ from bot import safe_json
 from bot.web.appkeys import COMPONENTS, SESSIONS, TOKENS
 from bot.web.errors import ApiError
 from bot.web.middlewares import count_failure, refuse_if_throttled, roles
+from bot.wecom_api import WeComAPIError, WeComUnavailable
 from bot.web.requests import read_limited
 from bot.web.sessions import COOKIE, csrf_ok, set_cookie
 
@@ -105,8 +106,6 @@ async def sidebar_oauth(request: web.Request) -> web.StreamResponse:
     code = request.query.get("code", "")
     if not code or parts.wecom is None:
         raise web.HTTPFound("/sidebar")
-    from bot.wecom_api import WeComAPIError, WeComUnavailable
-
     try:
         data = await parts.wecom.call("GET", "/cgi-bin/auth/getuserinfo", params={"code": code})
     except WeComAPIError:
@@ -137,8 +136,12 @@ async def jsconfig(request: web.Request) -> web.Response:
     key = keys.wecom("agent_ticket", parts.settings.wecom_corp_id or "", parts.settings.wecom_agent_id or "")
     ticket = await parts.redis.get(key)
     if ticket is None:
-        data = await parts.wecom.call("GET", "/cgi-bin/ticket/get", params={"type": "agent_config"})
-        ticket = data["ticket"].encode()
+        try:
+            data = await parts.wecom.call("GET", "/cgi-bin/ticket/get", params={"type": "agent_config"})
+            ticket = str(data["ticket"]).encode()
+        except (WeComAPIError, WeComUnavailable, KeyError) as exc:
+            # WeCom's failure, not ours: say so (the sidebar falls back to manual mode).
+            raise ApiError(502, "wecom_unavailable", f"WeCom did not give a JS-SDK ticket: {exc}") from None
         await parts.redis.set(key, ticket, ex=max(60, int(data.get("expires_in", 7200)) - 300))
     nonce, ts = secrets.token_hex(8), str(int(time.time()))
     signature = hashlib.sha1(f"jsapi_ticket={ticket.decode()}&noncestr={nonce}&timestamp={ts}&url={url}".encode()).hexdigest()
