@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path

@@ -18,7 +18,6 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
 WRITERS = DATA / "writers"
-TASKS = ("intent", "sentiment", "sensitive", "relay", "retrieval")
 
 
 @dataclass(frozen=True)
@@ -86,19 +85,3 @@ def writer_lines(task: str, root: Path = WRITERS, exclude: tuple[str, ...] = ())
         if path.is_file():
             out += lines_from(path, f"writer:{d.name}")
     return out
-
-
-def writer_threads(root: Path = WRITERS) -> list[list[dict]]:
-    out = []
-    for d in writer_dirs(root):
-        path = d / "relay.jsonl"
-        if path.is_file():
-            out += threads_from(path)
-    return out
-
-
-def counts_by_source(lines: list[Line]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for l in lines:
-        out[l.source] = out.get(l.source, 0) + 1
-    return dict(sorted(out.items()))

@@ -11,7 +11,6 @@ Families (compared side by side on blind sets, docs/EVALUATION.md):
 """
 from __future__ import annotations
 
-import random
 import zlib
 from typing import Sequence
 
@@ -148,12 +147,6 @@ def train_model(task: str, encoder):
     if task in DEFAULT_FAMILY:
         return train_family(task, DEFAULT_FAMILY[task], encoder)
     raise ValueError(f"no trainer for {task!r}")
-
-
-def shuffled(items: Sequence, seed: int = 0) -> list:
-    out = list(items)
-    random.Random(seed).shuffle(out)
-    return out
 
 
 # --- sensitive: a message-level classifier beside the lexicon --------------------------------

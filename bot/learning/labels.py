@@ -16,8 +16,6 @@ from nlp.models import INTENT_LABELS, SENTIMENT_LABELS
 from nlp.sensitive import CATEGORIES
 from storage.sql import analyses, labels, messages
 
-TASKS = ("intent", "sentiment", "sensitive", "relay")
-SOURCES = ("api", "import", "flag_review", "suggestion", "relay_fix", "queue")
 _RELAY_LABEL = re.compile(r"^(join:[1-9]\d{0,2}|cancel|none)$")
 QUEUE_TASKS = ("intent", "sentiment", "sensitive")
 
