@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,7 +81,8 @@ class WeComClient:
                 return cached.decode()
             # Across processes: one fetches, the others wait for its result.
             deadline = time.monotonic() + self.timeout
-            while not await self.redis.set(self._lock_key, b"1", nx=True, px=int(self.timeout * 1000)):
+            owner = secrets.token_hex(8).encode()
+            while not await self.redis.set(self._lock_key, owner, nx=True, px=int(self.timeout * 1000)):
                 await asyncio.sleep(0.05)
                 cached = await self.redis.get(self._key)
                 if cached:
@@ -88,6 +90,10 @@ class WeComClient:
                 if time.monotonic() > deadline:
                     break
             try:
+                # The holder before us may have stored a token between our last read and our lock.
+                cached = await self.redis.get(self._key)
+                if cached:
+                    return cached.decode()
                 data = await self._request("GET", "/cgi-bin/gettoken", {"corpid": self.corp_id, "corpsecret": self.secret}, None)
                 token = data["access_token"]
                 ttl = max(60, int(data.get("expires_in", 7200)) - EXPIRY_MARGIN)
@@ -95,7 +101,8 @@ class WeComClient:
                 log.info("wecom access token refreshed", extra={"ttl": ttl})
                 return token
             finally:
-                await self.redis.delete(self._lock_key)
+                # Only our own lock: after a timeout another process may hold it.
+                await self._delete_if_equal(keys=[self._lock_key], args=[owner])
 
     # --- transport ---------------------------------------------------------------------
     async def _request(self, method: str, path: str, params: dict[str, Any], body: Any) -> dict[str, Any]:
