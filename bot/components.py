@@ -21,6 +21,8 @@ from bot.foreground import Foreground
 from bot.gateway.event_queue import EventQueue
 from bot.gateway.router import Router
 from bot.handlers import archive, kf, welcome
+from bot.learning.job_runner import TrainingRunner
+from bot.learning.registry import ModelRegistry
 from bot.lifetime import DiesWithParent
 from bot.metrics import Metrics
 from bot.relay import handlers as relay_handlers
@@ -58,6 +60,8 @@ class Components:
     knowledge: KnowledgeBase
     conversations: ConversationStore
     pipeline: Pipeline
+    models: ModelRegistry
+    trainer: TrainingRunner
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -102,12 +106,20 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             )
         from training.trainers import data_fingerprint, train_model
 
+        fingerprint = data_fingerprint()
+        models = ModelRegistry(engine, settings.versions_dir, settings.gate_tolerance)
+        await models.sync_pointer()  # analyzers start on the registry's active versions
+
         # DiesWithParent: the pool's workers get SIGTERM when this process dies (even by SIGKILL).
         nlp = NlpService(DiesWithParent(NlpConfig(settings.models_dir, settings.lexicon_dir, settings.nlp_dense_heads,
-                                                  train=train_model, data_fingerprint=data_fingerprint())),
+                                                  train=train_model, data_fingerprint=fingerprint,
+                                                  versions_dir=settings.versions_dir)),
                          settings.nlp_processes)
         await nlp.start()
         stack.push_async_callback(nlp.stop)
+        await register_base_models(models, settings, fingerprint)
+        trainer = TrainingRunner(models, settings)
+        stack.push_async_callback(trainer.stop)
         relay_log = await stack.enter_async_context(open_relay_log(engine))
         foreground = Foreground()  # relay sign-ups first; ingestion and analysis yield to them
         relays = RelayService(engine, RelayLedger(redis), events_engine=relay_log, foreground=foreground)
@@ -133,8 +145,28 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
-            conversations=conversations, pipeline=pipeline, puller=puller, admin_token=admin_token,
+            conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, puller=puller,
+            admin_token=admin_token,
         )
+
+
+async def register_base_models(models: ModelRegistry, settings: Settings, fingerprint: str) -> None:
+    """The models built from the repository's data are versions too (rollback targets)."""
+    import json
+
+    from nlp.active import TASKS, base_version
+    from nlp.models import model_path
+    from training.jobs import code_version
+
+    code = code_version()
+    for task in TASKS:
+        sidecar = model_path(settings.models_dir, task).with_suffix(".json")
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        await models.ensure_base(task, base_version(task, fingerprint), meta, code)
+    await models.sync_pointer()
 
 
 async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, nlp: NlpService,

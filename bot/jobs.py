@@ -59,6 +59,34 @@ async def retry_parked_archive(parts: "Components") -> None:
         await pull_if_free(parts.puller, parts.redis, retry_parked=True)
 
 
+async def run_training_jobs(parts: "Components") -> None:
+    await parts.trainer.tick()
+
+
+async def sync_active_models(parts: "Components") -> None:
+    """The pointer file follows the registry even when a promotion's own write was lost."""
+    await parts.models.sync_pointer()
+
+
+async def nightly_training(parts: "Components") -> None:
+    """At COPILOT_TRAINING_HOUR (local time), once a day: a training job for each task with at
+    least COPILOT_TRAINING_MIN_NEW_LABELS labels newer than its active version."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    s = parts.settings
+    now = datetime.now(ZoneInfo(s.timezone))
+    if now.hour != s.training_hour:
+        return
+    if not await parts.redis.set(keys.training_nightly(now.date().isoformat()), b"1", nx=True, ex=23 * 3600):
+        return
+    for task in ("intent", "sentiment", "sensitive"):
+        n = await parts.models.new_labels_since_active(task)
+        if n >= s.training_min_new_labels:
+            job = await parts.models.enqueue(task, "schedule:nightly")
+            log.info("nightly training queued", extra={"task": task, "new_labels": n, "job_id": job["id"]})
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -66,6 +94,9 @@ SCHEDULE: tuple[Job, ...] = (
     Job("mine-scripts", every=DAY, run=mine_scripts, first_after=HOUR),
     Job("retry-parked-archive", every=600.0, run=retry_parked_archive),
     Job("pull-archive", every=60.0, run=pull_archive),
+    Job("training-jobs", every=2.0, run=run_training_jobs),
+    Job("sync-active-models", every=3.0, run=sync_active_models),
+    Job("nightly-training", every=300.0, run=nightly_training, first_after=60.0),
 )
 
 

@@ -60,3 +60,8 @@ def kf(kind: str, ident: str) -> str:
 
 # --- jobs ----------------------------------------------------------------------------------
 MINING_DAILY = f"{PREFIX}mining:daily"  # one process mines draft scripts per day
+
+
+def training_nightly(day: str) -> str:
+    """Set by the one process that queues a day's nightly training jobs."""
+    return f"{PREFIX}training:nightly:{day}"

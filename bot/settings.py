@@ -184,6 +184,10 @@ class Settings:
     models_dir_override: Path | None = var("COPILOT_MODELS_DIR", None, _path)
     nlp_processes: int = var("COPILOT_NLP_PROCESSES", 1, integer(0))
     nlp_dense_heads: bool = var("COPILOT_NLP_DENSE_HEADS", True, _bool)
+    # The learning loop (docs/EVALUATION.md): promotion gate and the nightly retraining.
+    gate_tolerance: float = var("COPILOT_GATE_TOLERANCE", 0.01, number(0.0))
+    training_hour: int = var("COPILOT_TRAINING_HOUR", 3, integer(0))
+    training_min_new_labels: int = var("COPILOT_TRAINING_MIN_NEW_LABELS", 20, integer(1))
 
     # --- conversation archive, QA flags, 客服 ---
     finance_sdk: str | None = var("WECOM_FINANCE_SDK", None)
@@ -208,6 +212,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.models_dir_override or self.data_dir / "models"
+
+    @property
+    def versions_dir(self) -> Path:
+        """The model registry's artefacts and active pointer (nlp/active.py)."""
+        return self.data_dir / "model_versions"
 
     @property
     def lexicon_dir(self) -> Path:

@@ -53,3 +53,13 @@ def load_or_train(models_dir: Path, name: str, encoder, train: Trainer | None = 
     model = train(name, encoder)
     model.save(path)
     return model
+
+
+def load_version(versions_dir: Path, task: str, version: str, encoder):
+    """A registry version's artefact (nlp/active.py names the file)."""
+    from nlp.active import version_path
+
+    model = _loader(task)(version_path(versions_dir, version), encoder)
+    if model.meta.get("model") not in (None, task):
+        raise ValueError(f"{version} is a {model.meta.get('model')} model, not {task}")
+    return model

@@ -39,6 +39,15 @@ class Analyzer:
         self.intent = intent
         self.sentiment = sentiment
         self.sensitive = sensitive  # nlp.sensitive_model.SensitiveModel, or None for the lexicon alone
+        self.active = None  # nlp.active.ActiveModels: switches to promoted versions between batches
+        self.versions: dict[str, str] = {}
+
+    def refresh(self) -> None:
+        if self.active is None:
+            return
+        for task, model in self.active.changes().items():
+            setattr(self, task, model)
+        self.versions = dict(self.active.current)
 
     def _classify(self, texts: list[str]):
         """Both models, sharing one encoding per text when both are unsure about it."""
@@ -57,6 +66,7 @@ class Analyzer:
     def analyze(self, items: Sequence[AnalyzeItem]) -> list[dict]:
         if not items:
             return []
+        self.refresh()
         checker = self.lexicons.checker()
         texts = [i.text for i in items]
         intents, sentiments = self._classify(texts)
@@ -74,5 +84,6 @@ class Analyzer:
                 "sentiment": {"label": slabel, "score": round(sscore, 4)},
                 "sensitive": hits,
                 "flagged": is_flagged(item.role, hits, ilabel, slabel),
+                "models": self.versions,
             })
         return out

@@ -29,21 +29,32 @@ class NlpConfig:
     # the fingerprint of the data it trains from. A module-level function, so it pickles to pool workers.
     train: Callable | None = None
     data_fingerprint: str | None = None
+    # The registry's artefacts and active pointer (nlp/active.py); None: the base models only.
+    versions_dir: Path | None = None
 
 
 def build_analyzer(cfg: NlpConfig, lexicons: LexiconSet | None = None) -> Analyzer:
+    from nlp.active import TASKS, ActiveModels, base_version
     from nlp.encoders import UseEncoder
-    from nlp.models import load_or_train
+    from nlp.models import load_or_train, load_version
 
     encoder = UseEncoder(threads=1)
-    analyzer = Analyzer(
-        lexicons or LexiconSet(cfg.lexicon_dir),
-        load_or_train(cfg.models_dir, "intent", encoder, cfg.train, cfg.data_fingerprint),
-        load_or_train(cfg.models_dir, "sentiment", encoder, cfg.train, cfg.data_fingerprint),
-        load_or_train(cfg.models_dir, "sensitive", encoder, cfg.train, cfg.data_fingerprint),
-    )
-    if not cfg.dense_heads:
-        analyzer.intent.tau = analyzer.sentiment.tau = 0.0
+    bases = {t: base_version(t, cfg.data_fingerprint) for t in TASKS}
+
+    def load(task: str, version: str):
+        if version == bases[task]:
+            model = load_or_train(cfg.models_dir, task, encoder, cfg.train, cfg.data_fingerprint)
+        elif cfg.versions_dir is None:
+            raise FileNotFoundError(f"no registry to load {version} from")
+        else:
+            model = load_version(cfg.versions_dir, task, version, encoder)
+        if not cfg.dense_heads and task != "sensitive":
+            model.tau = 0.0
+        return model
+
+    analyzer = Analyzer(lexicons or LexiconSet(cfg.lexicon_dir), *(load(t, bases[t]) for t in TASKS))
+    analyzer.active = ActiveModels(cfg.versions_dir, load, bases)
+    analyzer.refresh()
     return analyzer
 
 

@@ -323,6 +323,7 @@ analyses = sa.Table(
     sa.Column("sensitive", sa.JSON, nullable=False),
     sa.Column("flagged", sa.Boolean, nullable=False),
     sa.Column("analyzed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("models", sa.JSON, nullable=True),  # {task: model version} that produced it
 )
 
 # --- learning loop -------------------------------------------------------------------------
@@ -340,6 +341,43 @@ labels = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("model_guess", sa.String(64), nullable=True),      # what the model said, when known
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The model registry: every trained model is a version (docs/EVALUATION.md, "The learning loop").
+# Artefacts live in DATA_DIR/model_versions/<version>.joblib; a `base` version is the model built
+# from the repository's own data (its artefact is COPILOT_MODELS_DIR/<task>.joblib).
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("version", sa.String(80), primary_key=True),
+    sa.Column("task", sa.String(16), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),          # candidate | active | retired
+    sa.Column("kind", sa.String(8), nullable=False),             # base | trained
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("promoted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("promoted_by", sa.String(200), nullable=True),
+    sa.Column("code_version", sa.String(64), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),                  # counts by source, content hash
+    sa.Column("metrics", sa.JSON, nullable=False),               # gate (+ the baseline it was compared with)
+    sa.Column("job_id", sa.String(32), nullable=True),
+)
+
+training_jobs = sa.Table(
+    "training_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("task", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),          # queued | running | done | failed
+    sa.Column("version", sa.String(80), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_training_jobs_status", "status", "created_at"),
 )
 
 flags = sa.Table(

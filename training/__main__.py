@@ -2,6 +2,7 @@
 
 build [--task T] [--family F] [--from-db]   train the models into DATA_DIR/models (COPILOT_DATA_DIR,
            default ./var); --from-db adds the labels people stored through /api/v1/labels
+run-job ID     run one training job of the model registry (the service starts these itself)
 mine-scripts   propose best-seller replies from stored conversations as draft scripts
 evaluate-retrieval   recall@1/@3 and MRR of dense, lexical and hybrid script retrieval
 evaluate --blind DIR [--families]   aggregate metrics on a blind set (never prints an item)
@@ -142,7 +143,13 @@ def main(argv=None) -> int:
     ms.add_argument("--days", type=int, default=30)
     ms.add_argument("--min-uses", type=int, default=3)
     ms.add_argument("--top", type=int, default=50)
+    rj = sub.add_parser("run-job", help="run one queued training job (POST /api/v1/models/train)")
+    rj.add_argument("job_id")
     args = p.parse_args(argv)
+    if args.cmd == "run-job":
+        from training.jobs import main as run_job
+
+        return run_job(args.job_id)
     return {"build": cmd_build, "evaluate": cmd_evaluate, "evaluate-retrieval": cmd_evaluate_retrieval,
             "mine-scripts": cmd_mine_scripts}[args.cmd](args)
 

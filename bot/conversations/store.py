@@ -211,7 +211,8 @@ class ConversationStore:
         now = datetime.now(timezone.utc)
         rows = [{"msgid": m, "intent": a["intent"]["label"], "intent_score": a["intent"]["score"],
                  "sentiment": a["sentiment"]["label"], "sentiment_score": a["sentiment"]["score"],
-                 "sensitive": a["sensitive"], "flagged": a["flagged"], "analyzed_at": now}
+                 "sensitive": a["sensitive"], "flagged": a["flagged"], "analyzed_at": now,
+                 "models": a.get("models") or None}
                 for m, a in results.items() if a is not None]
         async with self.engine.begin() as conn:
             if rows:

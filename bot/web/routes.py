@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, labels_api, nlp_api, pages,
-                     relay_api, system)
+from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, labels_api, models_api,
+                     nlp_api, pages, relay_api, system)
 
 
 def add_routes(app: web.Application) -> None:
@@ -35,6 +35,10 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/labels", labels_api.add_labels)
     r.add_get("/api/v1/labels/queue", labels_api.label_queue)
     r.add_get("/api/v1/labels/allow-proposals", labels_api.allow_proposals)
+    r.add_get("/api/v1/models", models_api.list_models)
+    r.add_post("/api/v1/models/train", models_api.train)
+    r.add_get("/api/v1/models/jobs/{id}", models_api.job)
+    r.add_post("/api/v1/models/{version}/promote", models_api.promote)
     r.add_post("/api/v1/archive", conversations_api.ingest_archive)
     r.add_get("/api/v1/conversations", conversations_api.list_conversations)
     r.add_get("/api/v1/conversations/{id}/messages", conversations_api.conversation_messages)
