@@ -37,6 +37,7 @@ from bot.web.errors import api_errors
 from bot.web.middlewares import authenticate, observe
 from bot.web.routes import add_routes
 from bot.web.sessions import SessionStore
+from knowledge.picks import PickStore
 
 log = logging.getLogger("copilot")
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[KNOWLEDGE] = parts.knowledge
             app[CONVERSATIONS] = parts.conversations
             app[labels_api.LABELS] = LabelStore(parts.engine)
+            app[knowledge_api.PICKS] = PickStore(parts.engine)
             app[REDIS] = parts.redis
             app[ANALYTICS] = Analytics(parts.engine, settings.timezone)
             app[SESSIONS] = SessionStore(parts.redis)

@@ -326,6 +326,21 @@ analyses = sa.Table(
     sa.Column("models", sa.JSON, nullable=True),  # {task: model version} that produced it
 )
 
+# Staff picking (or ignoring) a suggestion for a customer's words: a query→script pair. Picked
+# queries are proposed to a trainer as alternative questions of the script (knowledge/picks.py).
+script_picks = sa.Table(
+    "script_picks",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),            # sha256(script_id, query)[:24]
+    sa.Column("script_id", sa.String(128), nullable=False, index=True),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("picked", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ignored", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="proposed"),  # proposed | accepted | rejected
+    sa.Column("last_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # --- learning loop -------------------------------------------------------------------------
 # One label per task and text (the latest wins): trainers' labels and corrections from work people
 # already do, with who, when, where from and the model that was wrong.

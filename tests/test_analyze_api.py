@@ -18,7 +18,8 @@ async def test_single_text_contract(client, staff_headers):
     resp = await client.post("/api/v1/analyze", json={"text": text, "role": "staff"}, headers=staff_headers)
     assert resp.status == 200
     body = await resp.json()
-    assert set(body) == {"intent", "sentiment", "sensitive", "flagged"}
+    assert set(body) == {"intent", "sentiment", "sensitive", "flagged", "models"}
+    assert set(body["models"]) == {"intent", "sentiment", "sensitive"}
     assert body["intent"]["label"] in INTENTS and 0 <= body["intent"]["score"] <= 1
     assert body["sentiment"]["label"] in {"positive", "neutral", "negative"}
     assert body["flagged"] is True

@@ -62,10 +62,17 @@ def test_serve_on_embedded_defaults_then_worker(tmp_path):
         # A worker process shares the embedded Redis and SQLite of the same data dir.
         worker = subprocess.Popen([sys.executable, "server.py", "worker", "--data-dir", str(data)], cwd=ROOT,
                                   env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(2.0)
-        assert worker.poll() is None
+        # SIGTERM once it runs (before its signal handler exists the default action would kill it).
+        seen = []
+        deadline = time.monotonic() + 60
+        for line in worker.stdout:
+            seen.append(line)
+            if "worker started" in line or time.monotonic() > deadline:
+                break
+        assert worker.poll() is None, "".join(seen)
         worker.send_signal(signal.SIGTERM)
         out, _ = worker.communicate(timeout=20)
+        out = "".join(seen) + out
         assert worker.returncode == 0, out
         assert "worker stopped" in out
     finally:

@@ -156,3 +156,37 @@ async def test_staff_refused_on_trainer_page_and_api_needs_csrf(browser, live, p
     cookies = await page.context.cookies()
     session = next(c for c in cookies if c["name"] == "copilot_session")
     assert session["httpOnly"] and session["sameSite"] == "Strict"
+
+
+async def test_trainer_labels_the_queue_with_the_keyboard_and_sees_the_registry(browser, live, parts, admin_headers):
+    from bot.conversations.records import ArchiveRecord
+    from storage.sql import labels
+    import sqlalchemy as sa
+
+    texts = ["那个东西", "嗯嗯好的吧", "你们几点开门", "有没有别的颜色"]
+    stored, _ = await parts.conversations.ingest([ArchiveRecord.parse(rec(f"lq{i}", "wmLAB", t, t=10 + i))
+                                                  for i, t in enumerate(texts)]
+                                                 + [ArchiveRecord.parse(rec("lq9", "zhangsan", "亲，您说的是哪一款呢", to="wmLAB", t=20))])
+    await parts.pipeline.process(stored)
+    page = await login(browser, live, await token_for(live, admin_headers, "trainer", "培训师"), "/console#labels")
+    await page.goto(str(live.make_url("/console#labels")))
+    await page.wait_for_selector("#label-text")
+    await page.wait_for_selector("#registry tr[data-version]")
+    await shot(page, "labels")
+    first = await page.inner_text("#label-text")
+    assert first in texts
+    assert await page.locator("#label-card .context .msg").count() >= 1  # the conversation around it
+    await page.keyboard.press("4")            # product_info (the 4th intent)
+    await page.wait_for_function("(t) => document.querySelector('#label-text') && "
+                                 "document.querySelector('#label-text').innerText !== t", arg=first)
+    await page.keyboard.press("z")            # undo: back to the first item …
+    await page.wait_for_function("(t) => document.querySelector('#label-text').innerText === t", arg=first)
+    await page.keyboard.press("c")            # … and 'c' is no label: nothing happens
+    await page.keyboard.press("1")            # relabelled greeting: the latest wins
+    await page.wait_for_function("(t) => document.querySelector('#label-text')?.innerText !== t", arg=first)
+    async with parts.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(labels.c.text, labels.c.label, labels.c.source)
+                                   .where(labels.c.task == "intent"))).all()
+    assert rows == [(first, "greeting", "api")]
+    # the registry: the shipped versions are active, a retired one would offer a rollback
+    assert await page.locator("#registry tr[data-version] .badge.active").count() == 3

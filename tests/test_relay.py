@@ -276,3 +276,39 @@ async def test_reposted_native_list_credits_each_line_to_its_name(client, staff)
     by_name = {e["sender_name"]: e["quantity"] for e in st["entries"]}
     assert by_name == {"张三": 2, "李四": 1, "王五": 3}
     assert st["remaining"] == 20 - 6
+
+
+async def test_an_operator_correction_fixes_the_entry_and_becomes_a_relay_label(client, staff, parts):
+    import sqlalchemy as sa
+
+    from storage.sql import labels
+
+    rid = (await create(client, staff, stock=3, per_user_limit=5))["id"]
+    await say(client, staff, rid, "u1", "接龙+1", msgid="m1")
+    body = {"text": "我和我姐各一份", "label": "join:2", "msgid": "m2", "sender_id": "u2", "sender_name": "阿May",
+            "quantity": 2}
+    resp = await client.post(f"/api/v1/relays/{rid}/corrections", json=body, headers=staff)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["result"]["status"] == "confirmed"
+    again = await client.post(f"/api/v1/relays/{rid}/corrections", json=body, headers=staff)
+    assert again.status == 200  # a retried fix changes nothing
+    s = await state(client, staff, rid)
+    assert {e["sender_id"]: e["quantity"] for e in s["entries"]} == {"u1": 1, "u2": 2} and s["remaining"] == 0
+    # lowering u1 to 0 frees a unit; a fix beyond stock waits like anyone else
+    await client.post(f"/api/v1/relays/{rid}/corrections", headers=staff, json={
+        "text": "接龙+1", "label": "none", "msgid": "m1", "sender_id": "u1", "quantity": 0})
+    await client.post(f"/api/v1/relays/{rid}/corrections", headers=staff, json={
+        "text": "三份", "label": "join:3", "msgid": "m3", "sender_id": "u3", "quantity": 3})
+    s = await state(client, staff, rid)
+    assert sum(e["quantity"] for e in s["entries"]) == 3 and s["remaining"] == 0
+    assert {w["sender_id"]: w["quantity"] for w in s["waitlist"]} == {"u3": 2}
+    async with parts.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(labels.c.text, labels.c.label, labels.c.source)
+                                   .where(labels.c.task == "relay"))).all()
+    assert sorted(rows) == sorted([("我和我姐各一份", "join:2", "relay_correction"), ("接龙+1", "none", "relay_correction"),
+                                   ("三份", "join:3", "relay_correction")])
+    for bad in ({**body, "label": "join:0"}, {**body, "quantity": -1}, {**body, "quantity": None},
+                {"text": "x", "label": "maybe"}, {**body, "extra": 1}):
+        assert (await client.post(f"/api/v1/relays/{rid}/corrections", json=bad, headers=staff)).status == 400
+    assert (await client.post("/api/v1/relays/nope/corrections", json={"text": "x", "label": "none"},
+                              headers=staff)).status == 404

@@ -138,6 +138,26 @@ class LabelStore:
             out.setdefault(task, {})[source] = n
         return out
 
+    async def context(self, msgids: Sequence[str], around: int = 2) -> dict[str, list[dict]]:
+        """The messages just before and after each one in its conversation (the labelling page shows
+        them: a reply often decides what a customer meant)."""
+        out: dict[str, list[dict]] = {}
+        async with self.engine.connect() as conn:
+            for msgid in msgids:
+                me = (await conn.execute(sa.select(messages.c.conversation_id, messages.c.msgtime)
+                                         .where(messages.c.msgid == msgid))).first()
+                if me is None:
+                    continue
+                cols = (messages.c.msgid, messages.c.role, messages.c.text, messages.c.msgtime)
+                same = (messages.c.conversation_id == me.conversation_id) & messages.c.text.is_not(None)
+                before = (await conn.execute(sa.select(*cols).where(same, messages.c.msgtime < me.msgtime)
+                                             .order_by(messages.c.msgtime.desc()).limit(around))).all()
+                after = (await conn.execute(sa.select(*cols).where(same, messages.c.msgtime > me.msgtime)
+                                            .order_by(messages.c.msgtime).limit(around))).all()
+                out[msgid] = [{"msgid": r.msgid, "role": r.role, "text": r.text, "msgtime": r.msgtime, "at": at}
+                              for at, rows in (("before", reversed(before)), ("after", after)) for r in rows]
+        return out
+
     async def queue(self, task: str, limit: int) -> list[dict]:
         """Analysed customer texts the model is least sure of, not yet labelled, interleaved across
         the model's guesses so one confused class does not fill the page."""
@@ -152,8 +172,8 @@ class LabelStore:
                 .where(messages.c.text.is_not(None), messages.c.recalled == sa.false(),
                        messages.c.msgid.not_in(labelled))
                 .order_by(score_col, messages.c.msgtime.desc()).limit(limit * 10))
-        if task == "sensitive":
-            stmt = stmt.where(messages.c.role.in_(("customer", "staff")))
+        # Intent and sentiment are read on customers' words; sensitive words on anyone's.
+        stmt = stmt.where(messages.c.role.in_(("customer", "staff") if task == "sensitive" else ("customer",)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         if task == "sensitive":

@@ -270,6 +270,26 @@ class RelayService:
                 self.on_change(relay_id, "sold_out" if resp["remaining"] == 0 else "change")
         return resp
 
+    async def correct(self, relay_id: str, sender_id: str, sender_name: str, quantity: int, ref: str) -> dict:
+        """An operator's fix: the member should hold `quantity` units in total (confirmed and
+        waitlisted). Applied as a join or cancel of the difference, through the same ledger step
+        (stock and the waitlist stay right); `ref` makes a retried fix a no-op."""
+        self.foreground.touch()
+        await self.ensure_state(relay_id)
+        snap = await self.ledger.snapshot(relay_id)
+        have = sum(e["quantity"] for e in snap.entries if e["sender_id"] == sender_id) + \
+            sum(w["quantity"] for w in snap.waitlist if w["sender_id"] == sender_id)
+        fix_id = f"fix:{ref}:{quantity}"
+        prev = await self.ledger.remembered(relay_id, fix_id)
+        if prev is not None:
+            return prev
+        if quantity > have:
+            return await self._apply_one(relay_id, sender_id, sender_name, "join", quantity - have, fix_id, "")
+        if quantity < have:
+            return await self._apply_one(relay_id, sender_id, sender_name, "cancel", have - quantity, fix_id, "")
+        return {"action": "none", "quantity": 0, "status": "unchanged", "confirmed_quantity": have,
+                "remaining": snap.remaining}
+
     async def close(self, relay_id: str, reason: str = "manual") -> dict:
         await self._row(relay_id)
         try:

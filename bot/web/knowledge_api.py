@@ -6,17 +6,19 @@ import io
 import json
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from bot import safe_json
 from bot.csv_export import csv_text
 from bot.web.appkeys import KNOWLEDGE, NLP, SETTINGS
 from bot.web.errors import ApiError
-from bot.web.middlewares import roles
+from bot.web.middlewares import principal, roles
 from bot.web.requests import read_json, read_limited, read_model, validation_message
-from knowledge.scripts import ID_PATTERN, ScriptInput
+from knowledge.picks import PickStore
+from knowledge.scripts import ID_PATTERN, MAX_ALTERNATIVES, ScriptInput
 from nlp.pipeline import AnalyzeItem
 
+PICKS = web.AppKey("script_picks", PickStore)
 MAX_IMPORT_LINES = 50_000
 MAX_IMPORT_BYTES = 32 << 20
 FIELDS = ["id", "question", "reply", "scenario", "tags", "alternatives", "source", "status"]
@@ -33,8 +35,15 @@ class SuggestRequest(BaseModel):
 
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    adopted: bool
+    adopted: StrictBool
     conversation_id: str | None = Field(default=None, max_length=200)
+    # The customer's words the suggestion answered: a picked query is proposed as an alternative question.
+    query: str | None = Field(default=None, max_length=2000)
+
+
+class ProposalDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accept: StrictBool
 
 
 def _script_input(data) -> ScriptInput:
@@ -207,10 +216,48 @@ async def suggestions(request: web.Request) -> web.Response:
 @roles("staff", "trainer")
 async def feedback(request: web.Request) -> web.Response:
     req = await read_model(request, Feedback)
-    stats = await request.app[KNOWLEDGE].store.record_feedback(_check_id(request.match_info["id"]), req.adopted)
+    sid = _check_id(request.match_info["id"])
+    stats = await request.app[KNOWLEDGE].store.record_feedback(sid, req.adopted)
     if stats is None:
         raise ApiError(404, "not_found", "no such script")
-    return web.json_response({"script_id": request.match_info["id"], "stats": stats})
+    if req.query:
+        who = principal(request)
+        await request.app[PICKS].record(sid, req.query, req.adopted, f"{who.role}:{who.name}")
+    return web.json_response({"script_id": sid, "stats": stats})
+
+
+@roles("trainer")
+async def alternative_proposals(request: web.Request) -> web.Response:
+    """Customer wordings staff picked a script for, to approve as its alternative questions."""
+    kb = request.app[KNOWLEDGE]
+    out = []
+    for p in await request.app[PICKS].proposals(200):
+        script = await kb.store.get(p["script_id"])
+        if script is None or p["query"] in script.views():
+            continue  # deleted, or already a view
+        out.append({**p, "question": script.question})
+    return web.json_response({"items": out[:50]})
+
+
+@roles("trainer")
+async def decide_proposal(request: web.Request) -> web.Response:
+    req = await read_model(request, ProposalDecision)
+    picks, kb, who = request.app[PICKS], request.app[KNOWLEDGE], principal(request)
+    pid = request.match_info["id"]
+    p = await picks.get(pid) if len(pid) == 24 else None
+    script = await kb.store.get(p["script_id"]) if p else None
+    if p is None or script is None:
+        raise ApiError(404, "not_found", "no such proposal")
+    if req.accept and p["query"] not in script.views():
+        if len(script.alternatives) >= MAX_ALTERNATIVES:
+            raise ApiError(409, "too_many_alternatives",
+                           f"the script has {MAX_ALTERNATIVES} alternatives already; edit it to make room")
+        data = {**script.to_json(), "alternatives": [*script.alternatives, p["query"]]}
+        await kb.upsert([_script_input(data)])
+    await picks.decide(pid, "accepted" if req.accept else "rejected", f"{who.role}:{who.name}")
+    updated = await kb.store.get(script.id)
+    return web.json_response({"id": pid, "status": "accepted" if req.accept else "rejected",
+                              "script": updated.to_json() if updated else None})
 
 
 @roles()

@@ -5,6 +5,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.learning.labels import QUEUE_TASKS, LabelInput, LabelStore
+from bot.conversations.pii import mask_text
+from bot.web.appkeys import SETTINGS
 from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
 from bot.web.requests import parse_items, read_json
@@ -35,7 +37,14 @@ async def label_queue(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "limit must be an integer") from None
     if not 1 <= limit <= 200:
         raise ApiError(400, "invalid_request", "limit must be 1..200")
-    return web.json_response({"items": await request.app[LABELS].queue(task, limit)})
+    store = request.app[LABELS]
+    items = await store.queue(task, limit)
+    if request.query.get("context") == "1":
+        around = await store.context([i["msgid"] for i in items])
+        unmasked = principal(request).role in request.app[SETTINGS].unmasked_roles
+        for i in items:
+            i["context"] = [c if unmasked else {**c, "text": mask_text(c["text"])} for c in around.get(i["msgid"], [])]
+    return web.json_response({"items": items})
 
 
 @roles("trainer")

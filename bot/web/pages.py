@@ -175,5 +175,5 @@ def add_page_routes(app: web.Application) -> None:
     r.add_post("/console/logout", logout)
     r.add_get("/sidebar/oauth", sidebar_oauth)
     r.add_get("/api/v1/sidebar/jsconfig", jsconfig)
-    r.add_get("/api/v1/models", models)
+    r.add_get("/api/v1/models/evaluation", models)
     r.add_static("/static/", STATIC, show_index=False, append_version=False)

@@ -1,16 +1,19 @@
 """Relay endpoints (docs/RELAYS.md; routes in docs/openapi.yaml)."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.learning.labels import LabelInput
 from bot.relay.ledger import RelayMissing
 from bot.relay.service import RelayNotFound, RelaySpec, canonical_list_text
 from bot.web.appkeys import RELAYS
 from bot.web.errors import ApiError
+from bot.web.labels_api import LABELS
 from bot.web.middlewares import principal, roles
 from bot.web.requests import read_model
 
@@ -100,6 +103,39 @@ async def relay_message(request: web.Request) -> web.Response:
     resp = await _guard(request.app[RELAYS].handle_message(request.match_info["id"], req.sender_id, req.sender_name,
                                                            req.text, req.msgid or ""))
     return web.json_response(resp)
+
+
+class RelayCorrection(BaseModel):
+    """An operator's fix of a misread group message: what it meant (a relay label for the
+    learning loop) and, with sender_id, the member's corrected total."""
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    text: str = Field(min_length=1, max_length=2000)
+    label: str = Field(pattern=r"^(join:[1-9]\d{0,2}|cancel|none)$")
+    msgid: str | None = Field(default=None, max_length=128)
+    sender_id: str | None = Field(default=None, min_length=1, max_length=128)
+    sender_name: str = Field(default="", max_length=200)
+    quantity: int | None = Field(default=None, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _quantity_needs_sender(self):
+        if (self.sender_id is None) != (self.quantity is None):
+            raise ValueError("sender_id and quantity go together")
+        return self
+
+
+@roles("staff", "trainer")
+async def correct_relay(request: web.Request) -> web.Response:
+    req = await read_model(request, RelayCorrection)
+    relay_id, who = request.match_info["id"], principal(request)
+    result = None
+    if req.sender_id is not None and req.quantity is not None:
+        ref = req.msgid or hashlib.sha256(f"{req.sender_id}\0{req.text}".encode("utf-8")).hexdigest()[:16]
+        result = await _guard(request.app[RELAYS].correct(relay_id, req.sender_id, req.sender_name, req.quantity, ref))
+    else:
+        await _guard(request.app[RELAYS].state(relay_id))  # 404 for an unknown relay
+    stored = await request.app[LABELS].add([LabelInput(task="relay", text=req.text, label=req.label, msgid=req.msgid)],
+                                           "relay_correction", f"{who.role}:{who.name}")
+    return web.json_response({"labelled": stored, "result": result})
 
 
 @roles("staff")

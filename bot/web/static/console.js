@@ -5,6 +5,7 @@
   const TABS = [
     { id: "qa", label: "质检 QA", roles: ["qa"], render: renderQA },
     { id: "trainer", label: "话术 Trainer", roles: ["trainer"], render: renderTrainer },
+    { id: "labels", label: "标注与模型 Models", roles: ["trainer"], render: renderLabels },
     { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
     { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
   ];
@@ -173,7 +174,7 @@
       clear(tryResult, h("div", { class: "muted" }, `意图 ${r.intent.label} (${r.intent.score.toFixed(2)})`),
         h("ol", { id: "try-list" }, ...r.suggestions.map(s => h("li", { "data-id": s.script_id }, h("strong", {}, s.score.toFixed(3)), ` ${s.question} → ${s.reply}`))));
     }
-    const m = await api("GET", "/api/v1/models");
+    const m = await api("GET", "/api/v1/models/evaluation");
     const ev = m.evaluation;
     clear(models, h("div", {}, `编码模型: ${m.embedding_model}`),
       ...["intent", "sentiment"].map(n => m[n] ? h("div", {}, `${n}: ${m[n].n_train} 条训练数据, τ=${m[n].tau}, 标签 ${m[n].labels.join(", ")}`) : h("div", {}, `${n}: —`)),
@@ -186,6 +187,103 @@
     return h("div", {}, h("p", {}, `意图 held-out: accuracy ${rep.accuracy.toFixed(3)} · macro-F1 ${rep.macro_f1.toFixed(3)}`),
       h("table", { id: "confusion" }, h("tr", {}, h("th", {}, "gold\\pred"), ...labels.map(l => h("th", {}, l.slice(0, 6)))),
         ...labels.map(g => h("tr", {}, h("th", {}, g), ...labels.map(p => h("td", {}, rep.confusion[g][p]))))));
+  }
+
+  // ---------------------------------------------------------------- Labelling and the model registry
+  const LABELS = {
+    intent: ["greeting", "price_inquiry", "promotion", "product_info", "purchase_intent", "relay_signup", "shipping",
+      "return_refund", "complaint", "membership", "store_visit", "other"],
+    sentiment: ["positive", "neutral", "negative"],
+    sensitive: ["clean", "abuse", "diversion", "ad_law", "privacy"],
+  };
+  const KEYS = "1234567890ab";  // one key per label, in the order above
+
+  async function renderLabels(root) {
+    const task = sel("l-task", ["intent", "sentiment", "sensitive"]);
+    const card = h("div", { id: "label-card" });
+    const legend = h("div", { id: "label-legend", class: "row" });
+    const done = h("div", { id: "label-done", class: "muted" });
+    const registry = h("div", { id: "registry" });
+    root.append(h("div", { class: "grid" },
+      h("section", {}, h("h2", {}, "标注队列 (模型最没把握的消息)"),
+        h("div", { class: "row" }, task, h("button", { id: "l-load", onclick: () => load() }, "载入"),
+          h("span", { class: "muted" }, "快捷键: 数字/字母 = 标签, s 跳过, z 或 Backspace 撤销")),
+        legend, card, done),
+      h("section", {}, h("h2", {}, "模型版本"), registry)));
+    let items = [], pos = 0, history = [];
+    task.onchange = () => load();
+    async function load() {
+      const t = task.value;
+      clear(legend, ...LABELS[t].map((l, i) => h("span", { class: "badge key" }, `${KEYS[i]} ${l}`)));
+      items = (await api("GET", `/api/v1/labels/queue?task=${t}&limit=50&context=1`)).items;
+      pos = 0; history = [];
+      show();
+    }
+    function show() {
+      const it = items[pos];
+      clear(done, `本轮已标 ${history.filter(x => x.label).length} 条`);
+      if (!it) return clear(card, h("p", { class: "muted", id: "label-empty" }, "队列已空"));
+      const around = (at) => (it.context || []).filter(c => c.at === at)
+        .map(c => h("div", { class: `msg ${c.role}` }, h("span", { class: "muted" }, c.role + ": "), c.text));
+      clear(card, h("div", { class: "muted" }, `${pos + 1} / ${items.length} · 模型猜 `, badge(it.guess.label), ` (${(it.score ?? 0).toFixed(2)})`),
+        h("div", { class: "context" }, ...around("before")),
+        h("div", { class: "msg focus", id: "label-text" }, it.text),
+        h("div", { class: "context" }, ...around("after")));
+    }
+    async function label(name) {
+      const it = items[pos];
+      if (!it) return;
+      await api("POST", "/api/v1/labels", { items: [{ task: task.value, text: it.text, label: name, msgid: it.msgid }] });
+      history.push({ pos, label: name }); pos += 1; show();
+    }
+    function skip() { if (items[pos]) { history.push({ pos, label: null }); pos += 1; show(); } }
+    function undo() {  // back one item; the next key press relabels it (the latest label wins)
+      const last = history.pop();
+      if (last) { pos = last.pos; show(); }
+    }
+    document.onkeydown = (ev) => {
+      if (["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName) || location.hash !== "#labels") return;
+      const i = KEYS.indexOf(ev.key);
+      if (i >= 0 && i < LABELS[task.value].length) { ev.preventDefault(); label(LABELS[task.value][i]).catch(e => card.append(errorBox(e))); }
+      else if (ev.key === "s") skip();
+      else if (ev.key === "z" || ev.key === "Backspace") { ev.preventDefault(); undo(); }
+    };
+
+    async function loadRegistry() {
+      const versions = (await api("GET", "/api/v1/models")).items;
+      const msg = h("div", { id: "registry-msg" });
+      clear(registry, msg, ...["intent", "sentiment", "sensitive"].map(t => {
+        const rows = versions.filter(v => v.task === t);
+        return h("div", { class: "task-versions", "data-task": t },
+          h("h3", {}, t, " ", h("button", { class: "secondary", id: `train-${t}`, onclick: () => train(t, msg) }, "训练新版本")),
+          h("table", {}, h("tr", {}, h("th", {}, "版本"), h("th", {}, "状态"), h("th", {}, "门禁指标"), h("th", {}, "对比"), h("th", {}, "标签"), h("th", {}, "")),
+            ...rows.map(v => {
+              const gate = (v.metrics || {}).gate || {}, base = ((v.metrics || {}).baseline || {}).gate || {};
+              const fmt = (m) => Object.entries(m).filter(([k]) => k !== "n").map(([k, x]) => `${k} ${(+x).toFixed(3)}`).join(" · ");
+              const action = v.status === "active" ? null : h("button", { class: v.status === "retired" ? "secondary" : "",
+                "data-version": v.version, onclick: () => promote(v.version, msg) }, v.status === "retired" ? "回滚到此" : "上线");
+              return h("tr", { "data-version": v.version }, h("td", {}, v.version), h("td", {}, badge(v.status, v.status)),
+                h("td", {}, fmt(gate) || "—"), h("td", {}, fmt(base) ? `active: ${fmt(base)}` : "—"),
+                h("td", {}, (v.data || {}).labels ?? "—"), h("td", {}, action));
+            })));
+      }));
+    }
+    async function train(t, msg) {
+      try {
+        const j = await api("POST", "/api/v1/models/train", { task: t });
+        clear(msg, h("span", { class: "ok" }, `训练任务 ${j.job_id} 已排队`));
+        const poll = setInterval(async () => {
+          const s = await api("GET", `/api/v1/models/jobs/${j.job_id}`);
+          clear(msg, h("span", { class: s.status === "failed" ? "error" : "ok" }, `训练任务 ${j.job_id}: ${s.status}${s.error ? " — " + s.error.split("\n")[0] : ""}`));
+          if (s.status === "done" || s.status === "failed") { clearInterval(poll); await loadRegistry(); }
+        }, 2000);
+      } catch (e) { clear(msg, errorBox(e)); }
+    }
+    async function promote(version, msg) {
+      try { await api("POST", `/api/v1/models/${encodeURIComponent(version)}/promote`, {}); await loadRegistry(); clear(document.getElementById("registry-msg"), h("span", { class: "ok" }, `${version} 已上线`)); }
+      catch (e) { clear(msg, errorBox(e)); }
+    }
+    await Promise.all([load(), loadRegistry()]);
   }
 
   // ---------------------------------------------------------------- Operator

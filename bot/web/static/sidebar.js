@@ -49,21 +49,21 @@
         return h("div", { class: "card suggestion", "data-id": s.script_id },
           h("div", { class: "reply" }, s.reply), h("div", { class: "muted" }, `${s.question} · ${s.score.toFixed(2)}`),
           h("div", { class: "row" },
-            h("button", { class: "send", onclick: () => send(s, status) }, inWeCom ? "发送" : "复制"),
-            h("button", { class: "secondary adopt", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true }); status.textContent = "已采纳"; } }, "有用"),
-            h("button", { class: "secondary reject", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: false }); status.textContent = "已标记不合适"; } }, "不合适"),
+            h("button", { class: "send", onclick: () => send(s, status, text) }, inWeCom ? "发送" : "复制"),
+            h("button", { class: "secondary adopt", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true, query: text }); status.textContent = "已采纳"; } }, "有用"),
+            h("button", { class: "secondary reject", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: false, query: text }); status.textContent = "已标记不合适"; } }, "不合适"),
             status));
       }));
     } catch (e) { clear(box, h("p", { class: "error" }, e.message)); }
   }
 
-  async function send(s, status) {
+  async function send(s, status, text) {
     if (inWeCom) {
       window.wx.invoke("sendChatMessage", { msgtype: "text", text: { content: s.reply } }, () => { status.textContent = "已发送"; });
     } else {
       try { await navigator.clipboard.writeText(s.reply); status.textContent = "已复制"; } catch (e) { status.textContent = "请手动复制"; }
     }
-    if (s.script_id) api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true }).catch(() => {});
+    if (s.script_id) api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true, query: text }).catch(() => {});
   }
 
   async function relay() {
