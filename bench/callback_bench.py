@@ -1,7 +1,10 @@
 """Callback ack-path benchmark: encrypted POSTs through verify + decrypt + dedupe + XADD,
 side by side with a bare aiohttp handler returning "success" (the ceiling).
 
-    python bench/callback_bench.py [--requests 20000] [--concurrency 64]
+    python bench/callback_bench.py [--requests 20000] [--concurrency 64] [--training]
+
+--training adds a run of the full handler while the service's own runner trains a model in its
+child process (issue 12: training must not slow the ack path).
 
 Server and load generator run as separate processes on 127.0.0.1. Uses REDIS_URL when set,
 otherwise the embedded Redis. Prints a Markdown table.
@@ -51,10 +54,42 @@ def serve(mode: str, port: int, data_dir: str) -> None:
             env["REDIS_URL"] = os.environ["REDIS_URL"]
         settings = Settings.from_env(env).with_overrides(stream_name=f"bench:{os.getpid()}")
         app = create_app(settings, run_workers=False)
+        if mode == "training":
+            app.cleanup_ctx.append(training_job)
     from server import new_event_loop
 
     # Both handlers run on the same loop implementation the service uses (uvloop).
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *_: None, loop=new_event_loop())
+
+
+async def training_job(app):
+    """A sensitive-model training job (the longest) run by the service's own runner, as the
+    schedule would, for the whole of the measurement."""
+    from bot.web.appkeys import COMPONENTS
+
+    parts = app[COMPONENTS]
+    await parts.models.enqueue("sensitive", "bench")
+
+    async def ticks():
+        while True:
+            await parts.trainer.tick()
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(ticks())
+    yield
+    task.cancel()
+
+
+def training_state(port: int) -> str:
+    """The bench job's status, through the API."""
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/models?task=sensitive",
+                                 headers={"Authorization": "Bearer bench-admin-token"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        trained = [v for v in json.loads(r.read())["items"] if v["kind"] == "trained"]
+    return "done" if trained else "running"
 
 
 def make_requests(n: int) -> list[tuple[str, bytes]]:
@@ -107,7 +142,12 @@ def run_mode(mode: str, n: int, concurrency: int) -> dict:
             wait_healthy(port)
             reqs = make_requests(n)
             asyncio.run(load(port, reqs[: min(1000, n)], concurrency))  # warm-up (distinct MsgIds below)
-            return asyncio.run(load(port, make_requests(n), concurrency))
+            if mode == "training":
+                time.sleep(3.0)  # the child is importing and loading data by now
+            out = asyncio.run(load(port, make_requests(n), concurrency))
+            if mode == "training":
+                out["training"] = training_state(port)
+            return out
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -117,6 +157,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--training", action="store_true",
+                   help="also measure the full handler while a training job runs (docs/BENCHMARKS.md)")
     p.add_argument("--serve")
     p.add_argument("--port", type=int)
     p.add_argument("--data-dir")
@@ -124,13 +166,16 @@ def main() -> None:
     if a.serve:
         serve(a.serve, a.port, a.data_dir)
         return
-    results = {m: run_mode(m, a.requests, a.concurrency) for m in ("bare", "full")}
+    results = {m: run_mode(m, a.requests, a.concurrency) for m in ("bare", "full", *(("training",) if a.training else ()))}
     print(f"\n{a.requests} POSTs, {a.concurrency} connections, redis={'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded'}\n")
     print("| handler | req/s | p50 ms | p99 ms | statuses |")
     print("|---|---:|---:|---:|---|")
     for m, r in results.items():
-        print(f"| {m} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['statuses']} |")
+        label = m if m != "training" else f"full, training job {'still running at the end' if r['training'] == 'running' else 'finished during the run'}"
+        print(f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['statuses']} |")
     print(f"\nfull / bare = {results['full']['rps'] / results['bare']['rps']:.0%}")
+    if "training" in results:
+        print(f"during training / full = {results['training']['rps'] / results['full']['rps']:.0%}")
 
 
 if __name__ == "__main__":

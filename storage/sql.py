@@ -376,6 +376,9 @@ model_versions = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),                  # counts by source, content hash
     sa.Column("metrics", sa.JSON, nullable=False),               # gate (+ the baseline it was compared with)
     sa.Column("job_id", sa.String(32), nullable=True),
+    # One active version per task, whatever two promotions race.
+    sa.Index("uq_model_versions_active", "task", unique=True,
+             sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'")),
 )
 
 training_jobs = sa.Table(

@@ -2,6 +2,7 @@
 
 build [--task T] [--family F] [--from-db]   train the models into DATA_DIR/models (COPILOT_DATA_DIR,
            default ./var); --from-db adds the labels people stored through /api/v1/labels
+simulate-week --blind DIR   one simulated week of corrections (docs/EVALUATION.md, "The learning loop")
 run-job ID     run one training job of the model registry (the service starts these itself)
 mine-scripts   propose best-seller replies from stored conversations as draft scripts
 evaluate-retrieval   recall@1/@3 and MRR of dense, lexical and hybrid script retrieval
@@ -143,9 +144,19 @@ def main(argv=None) -> int:
     ms.add_argument("--days", type=int, default=30)
     ms.add_argument("--min-uses", type=int, default=3)
     ms.add_argument("--top", type=int, default=50)
+    sw = sub.add_parser("simulate-week", help="one simulated week of corrections, measured on a blind set")
+    sw.add_argument("--blind", metavar="DIR", nargs="+", required=True)
+    sw.add_argument("--json", action="store_true")
     rj = sub.add_parser("run-job", help="run one queued training job (POST /api/v1/models/train)")
     rj.add_argument("job_id")
     args = p.parse_args(argv)
+    if args.cmd == "simulate-week":
+        from training.simulate import render as render_week, simulate_week
+
+        for directory in args.blind:
+            report = simulate_week(Path(directory), models_dir(args))
+            print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render_week(report), flush=True)
+        return 0
     if args.cmd == "run-job":
         from training.jobs import main as run_job
 

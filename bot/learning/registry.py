@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nlp.active import TASKS, version_path, write_pointer
@@ -65,6 +66,12 @@ class ModelRegistry:
         """Record the shipped model; it is active when the task has no active version, or when the
         active one is an older base (the repository's data changed with an upgrade)."""
         self.current_bases.add(version)
+        try:
+            await self._ensure_base(task, version, meta, code_version)
+        except IntegrityError:
+            pass  # another process starting at the same time recorded it
+
+    async def _ensure_base(self, task: str, version: str, meta: dict, code_version: str) -> None:
         async with self.engine.begin() as conn:
             have = (await conn.execute(sa.select(model_versions.c.version)
                                        .where(model_versions.c.version == version))).first()
@@ -111,7 +118,16 @@ class ModelRegistry:
 
     async def promote(self, version: str, by: str, force: bool = False) -> dict:
         """Make `version` the active one of its task. Raises RegistryError: 404 unknown, 409
-        gate_failed / gate_stale / not_loadable."""
+        gate_failed / gate_stale / not_loadable / conflict."""
+        try:
+            row = await self._promote(version, by, force)
+        except IntegrityError:
+            raise RegistryError(409, "conflict", "another promotion of this task ran at the same time; "
+                                                 "look at the versions and try again") from None
+        await self.sync_pointer()
+        return row
+
+    async def _promote(self, version: str, by: str, force: bool) -> dict:
         async with self.engine.begin() as conn:
             row = (await conn.execute(sa.select(model_versions).where(model_versions.c.version == version))
                    ).mappings().first()
@@ -145,7 +161,6 @@ class ModelRegistry:
                                .values(status="active", promoted_at=_now(), promoted_by=by[:200]))
             row = (await conn.execute(sa.select(model_versions).where(model_versions.c.version == version))
                    ).mappings().first()
-        await self.sync_pointer()
         return version_json(row)
 
     async def sync_pointer(self) -> bool:
