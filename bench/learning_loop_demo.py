@@ -59,6 +59,8 @@ class Api:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
+        except urllib.error.URLError:
+            return 0, None  # not listening yet
 
     def ok(self, method: str, path: str, body=None, token: str = ADMIN):
         status, out = self.call(method, path, body, token)

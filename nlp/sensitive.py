@@ -123,9 +123,11 @@ def load_terms(dirs: Iterable[Path]) -> tuple[list[Term], list[str]]:
             lines = path.read_text(encoding="utf-8").splitlines()
             if name == "allow":
                 for l in lines:
-                    if l.strip() and not l.startswith("#"):
+                    # One phrase per line; any tab-separated fields after it (severity, roles) are ignored.
+                    phrase = l.split("\t", 1)[0].strip()
+                    if phrase and not l.startswith("#"):
                         try:
-                            allow += [normalize(form).text for form in expand(l.strip(), variants)]
+                            allow += [normalize(form).text for form in expand(phrase, variants)]
                         except LexiconError as exc:
                             log.warning("allow-list line skipped", extra={"file": str(path), "error": str(exc)})
                 continue
@@ -509,7 +511,7 @@ class LexiconSet:
         path = self.extra_dir / f"{category}.txt"
         with path.open("a", encoding="utf-8") as fh:
             for term, severity, roles in entries:
-                fh.write(f"{term.strip()}\t{severity}\t{roles}\n")
+                fh.write(f"{term.strip()}\n" if category == "allow" else f"{term.strip()}\t{severity}\t{roles}\n")
             fh.flush()
             os.fsync(fh.fileno())
         self.reload()

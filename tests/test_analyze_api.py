@@ -85,6 +85,18 @@ async def test_bad_json_and_auth(client, staff_headers):
     assert (await client.post("/api/v1/analyze", json={"text": "hi"})).status == 401
 
 
+async def test_an_allowed_phrase_stops_its_match_through_the_api_and_only_there(client, admin_headers, staff_headers):
+    async def hits(text):
+        r = await client.post("/api/v1/analyze", json={"text": text, "role": "staff"}, headers=staff_headers)
+        return [h["match"] for h in (await r.json())["sensitive"]]
+
+    assert await hits("9号分店的门店微信号是多少") == ["微信号"]
+    resp = await client.post("/api/v1/lexicons/allow", json={"terms": [{"term": "门店微信号"}]}, headers=admin_headers)
+    assert resp.status == 201
+    assert await hits("9号分店的门店微信号是多少") == []
+    assert "私人微信号" in await hits("加我私人微信号，私下转账便宜")
+
+
 async def test_operator_lexicon_via_api(client, admin_headers, staff_headers):
     text = "下次去隔壁老王家买更便宜"
     before = await (await client.post("/api/v1/analyze", json={"text": text, "role": "staff"}, headers=staff_headers)).json()

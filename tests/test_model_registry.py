@@ -104,6 +104,16 @@ async def test_a_nickname_is_learned_promoted_everywhere_and_rolled_back(pooled,
         return local.versions.get("intent") == cand["version"]
 
     await until(local_switched)
+    # a stored analysis records the versions that produced it
+    from bot.conversations.records import ArchiveRecord
+    from tests.test_archive import rec
+
+    stored, _ = await parts.conversations.ingest([ArchiveRecord.parse(rec("nick1", "wmNICK", PROBES[0], t=1))])
+    await parts.pipeline.process(stored)
+    msg = await (await client.get("/api/v1/conversations", headers=admin_headers)).json()
+    conv = msg["items"][0]["id"]
+    page = await (await client.get(f"/api/v1/conversations/{conv}/messages", headers=admin_headers)).json()
+    assert page["items"][0]["analysis"]["models"]["intent"] == cand["version"]
     models = {v["version"]: v["status"] for v in
               (await (await client.get("/api/v1/models?task=intent", headers=trainer)).json())["items"]}
     assert models == {cand["version"]: "active", base["version"]: "retired"}

@@ -377,7 +377,7 @@ def message_json(r) -> dict:
     if r.get("intent") is not None:
         analysis = {"intent": {"label": r["intent"], "score": r["intent_score"]},
                     "sentiment": {"label": r["sentiment"], "score": r["sentiment_score"]},
-                    "sensitive": r["sensitive"], "flagged": r["flagged"]}
+                    "sensitive": r["sensitive"], "flagged": r["flagged"], "models": r.get("models")}
     return {"msgid": r["msgid"], "conversation_id": r["conversation_id"], "sender_id": r["sender_id"], "role": r["role"],
             "msgtime": r["msgtime"], "msgtype": r["msgtype"], "text": r["text"], "recalled": bool(r["recalled"]),
             "action": r["action"], "analysis": analysis}
