@@ -20,7 +20,11 @@ from bot.conversations.store import ConversationStore
 from bot.foreground import Foreground
 from bot.gateway.event_queue import EventQueue
 from bot.gateway.router import Router
-from bot.handlers import archive, kf, welcome
+from bot.customers.profiles import CustomerStore
+from bot.customers.segments import Segments
+from bot.customers.tag_push import TagPusher
+from bot.customers.tag_rules import TagRules
+from bot.handlers import archive, contacts, kf, welcome
 from bot.learning.job_runner import TrainingRunner
 from bot.learning.registry import ModelRegistry
 from bot.lifetime import DiesWithParent
@@ -62,6 +66,10 @@ class Components:
     pipeline: Pipeline
     models: ModelRegistry
     trainer: TrainingRunner
+    customers: CustomerStore
+    tag_rules: TagRules
+    tag_pusher: TagPusher
+    segments: Segments
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -71,13 +79,14 @@ class Components:
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
             "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
-            "pipeline": self.pipeline, "puller": self.puller,
+            "pipeline": self.pipeline, "puller": self.puller, "customers": self.customers,
         }
 
 
 def build_router() -> Router:
     router = Router()
     router.include(welcome.router)
+    router.include(contacts.router)
     router.include(relay_handlers.router)
     router.include(kf.router)
     router.include(archive.router)
@@ -129,8 +138,15 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
         conversations = ConversationStore(engine, foreground)
         await conversations.backfill_members()
+        customers = CustomerStore(engine, settings.timezone)
+        tag_rules = TagRules(engine, customers)
+
+        async def customer_ops(msgs: list[dict], _results: dict) -> None:
+            touched = await customers.observe(msgs)
+            await tag_rules.evaluate(sorted(touched))
+
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
-                            settings.unanswered_sla_minutes * 60_000)
+                            settings.unanswered_sla_minutes * 60_000, after_save=customer_ops)
         puller = None
         if settings.finance_sdk:
             from bot.conversations.finance_sdk import CtypesFinanceSdk
@@ -145,7 +161,8 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             settings=settings, metrics=metrics, redis=redis, engine=engine,
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
-            conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, puller=puller,
+            conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, customers=customers,
+            tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=Segments(engine), puller=puller,
             admin_token=admin_token,
         )
 

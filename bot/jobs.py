@@ -87,6 +87,24 @@ async def nightly_training(parts: "Components") -> None:
             log.info("nightly training queued", extra={"task": task, "new_labels": n, "job_id": job["id"]})
 
 
+async def evaluate_tag_rules(parts: "Components") -> None:
+    """Every rule over everyone (dormancy changes with time alone), in one process at a time."""
+    if await parts.redis.set(keys.TAG_RULES_LOCK, b"1", nx=True, ex=600):
+        try:
+            await parts.tag_rules.evaluate()
+        finally:
+            await parts.redis.delete(keys.TAG_RULES_LOCK)
+
+
+async def push_tags(parts: "Components") -> None:
+    if await parts.redis.set(keys.TAG_PUSH_LOCK, b"1", nx=True, ex=120):
+        try:
+            while await parts.tag_pusher.run_once():
+                pass
+        finally:
+            await parts.redis.delete(keys.TAG_PUSH_LOCK)
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -97,6 +115,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("training-jobs", every=2.0, run=run_training_jobs),
     Job("sync-active-models", every=3.0, run=sync_active_models),
     Job("nightly-training", every=300.0, run=nightly_training, first_after=60.0),
+    Job("evaluate-tag-rules", every=600.0, run=evaluate_tag_rules, first_after=30.0),
+    Job("push-tags", every=5.0, run=push_tags),
 )
 
 

@@ -60,6 +60,8 @@ def kf(kind: str, ident: str) -> str:
 
 # --- jobs ----------------------------------------------------------------------------------
 MINING_DAILY = f"{PREFIX}mining:daily"  # one process mines draft scripts per day
+TAG_RULES_LOCK = f"{PREFIX}customers:tag_rules"  # one process evaluates every rule over everyone
+TAG_PUSH_LOCK = f"{PREFIX}customers:tag_push"  # one process sends the mark_tag outbox
 
 
 def training_nightly(day: str) -> str:

@@ -165,6 +165,15 @@ class WeComClient:
             "userid": userid, "external_userid": external_userid, "add_tag": add_tag, "remove_tag": remove_tag or [],
         })
 
+    async def get_corp_tag_list(self) -> list[dict[str, Any]]:
+        """The corp's customer tag library: [{"group_id", "group_name", "tag": [{"id", "name"}]}]."""
+        return (await self.call("POST", "/cgi-bin/externalcontact/get_corp_tag_list", {}))["tag_group"]
+
+    async def add_corp_tag(self, group_name: str, names: list[str]) -> dict[str, Any]:
+        """Adds tags to a group (created when missing): → {"group_id", "group_name", "tag": [{"id", "name"}]}."""
+        return (await self.call("POST", "/cgi-bin/externalcontact/add_corp_tag", {
+            "group_name": group_name, "tag": [{"name": n} for n in names]}))["tag_group"]
+
     async def get_external_contact(self, external_userid: str) -> dict[str, Any]:
         return await self.call("GET", "/cgi-bin/externalcontact/get", params={"external_userid": external_userid})
 

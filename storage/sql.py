@@ -177,6 +177,11 @@ def add_missing_columns(sync_conn, tables: list[sa.Table] | None = None, schema:
             if col.name not in have and col.nullable:
                 ddl = sa.schema.CreateColumn(col).compile(dialect=sync_conn.dialect)
                 sync_conn.execute(sa.text(f"ALTER TABLE {prefix}{table.name} ADD COLUMN {ddl}"))
+        # Indexes added later, too (CREATE INDEX IF NOT EXISTS on both dialects).
+        indexes = {i["name"] for i in inspector.get_indexes(table.name, schema=schema)}
+        for index in table.indexes:
+            if index.name not in indexes and schema is None:
+                index.create(sync_conn, checkfirst=True)
 
 
 @asynccontextmanager
@@ -300,6 +305,7 @@ messages = sa.Table(
     sa.Column("source", sa.String(16), nullable=False, server_default="archive"),
     sa.Index("ix_messages_conv_time", "conversation_id", "msgtime"),
     sa.Index("ix_messages_pending", "analyzed", "msgtime"),
+    sa.Index("ix_messages_sender_time", "sender_id", "msgtime"),  # customer profiles' day counts
 )
 
 # Who takes part in a conversation (staff and customers), for ownership checks: a staff member
@@ -339,6 +345,100 @@ script_picks = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="proposed"),  # proposed | accepted | rejected
     sa.Column("last_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# --- customer operations (docs/CUSTOMERS.md) -------------------------------------------------
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),             # external_userid
+    sa.Column("name", sa.String(200), nullable=True),               # from WeCom, when known
+    sa.Column("status", sa.String(24), nullable=False, server_default="active"),  # active | lost
+    sa.Column("channel", sa.String(64), nullable=True),             # the contact way's state when added
+    sa.Column("first_seen_at", sa.BigInteger, nullable=False),      # ms
+    sa.Column("last_message_at", sa.BigInteger, nullable=True),     # ms, the customer's own last message
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_customers_last_message", "last_message_at"),
+)
+
+# Which staff members follow a customer (add_external_contact, or a private conversation).
+customer_staff = sa.Table(
+    "customer_staff",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("staff_id", sa.String(128), primary_key=True),
+    sa.Column("added_at", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(64), nullable=True),
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),          # the customer deleted the staff member
+    sa.Index("ix_customer_staff_staff", "staff_id"),
+)
+
+# What a customer said per day: intents and sentiments counted, for windows of days.
+customer_daily = sa.Table(
+    "customer_daily",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("day", sa.Integer, primary_key=True),                  # days since 1970-01-01 (UTC+8)
+    sa.Column("kind", sa.String(12), primary_key=True),             # intent | sentiment
+    sa.Column("label", sa.String(32), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Index("ix_customer_daily_label", "kind", "label", "day"),
+)
+
+customer_tags = sa.Table(
+    "customer_tags",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("tag", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False),              # rule:<id> | api | wecom | channel
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_customer_tags_tag", "tag", "customer_id"),
+)
+
+tag_rules = sa.Table(
+    "tag_rules",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=False),
+    sa.Column("when", sa.JSON, nullable=False),
+    sa.Column("remove_when_false", sa.Boolean, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Tags to add to / remove from a customer in WeCom (externalcontact/mark_tag), done once each.
+tag_pushes = sa.Table(
+    "tag_pushes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=False),
+    sa.Column("op", sa.String(8), nullable=False),                   # add | remove
+    sa.Column("status", sa.String(12), nullable=False),              # pending | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tag_pushes_status", "status", "id"),
+)
+
+# Our tags' ids in WeCom's corp tag library (created in one group on first use).
+wecom_corp_tags = sa.Table(
+    "wecom_corp_tags",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("tag_id", sa.String(64), nullable=False),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("filter", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # --- learning loop -------------------------------------------------------------------------

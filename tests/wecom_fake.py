@@ -22,6 +22,9 @@ class FakeWeCom:
     token_requests: int = 0
     used_welcome_codes: set[str] = field(default_factory=set)
     kf_messages: list[dict] = field(default_factory=list)  # served by kf/sync_msg, 2 per page
+    strict_tags: bool = False  # True: mark_tag refuses tag ids not in the corp tag library (40068)
+    corp_tags: dict[str, dict] = field(default_factory=dict)  # group_id -> {"name", "tags": {name: id}}
+    customer_tags: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (userid, external) -> tag ids
     # path -> list of queued failures: an int errcode, "http500", or "drop" (close the connection)
     failures: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     _counter: Any = field(default_factory=lambda: itertools.count(1))
@@ -81,6 +84,34 @@ class FakeWeCom:
             if not ext.startswith("wm"):
                 return web.json_response({"errcode": 84061, "errmsg": "not external contact"})
             return web.json_response({"errcode": 0, "errmsg": "ok", "external_contact": {"external_userid": ext, "name": "客户"}})
+        if path == "/cgi-bin/externalcontact/get_corp_tag_list":
+            return web.json_response({"errcode": 0, "errmsg": "ok", "tag_group": [
+                {"group_id": gid, "group_name": g["name"], "tag": [{"id": tid, "name": n} for n, tid in g["tags"].items()]}
+                for gid, g in self.corp_tags.items()]})
+        if path == "/cgi-bin/externalcontact/add_corp_tag":
+            name = (body or {}).get("group_name") or ""
+            gid = next((k for k, g in self.corp_tags.items() if g["name"] == name), None)
+            if gid is None:
+                gid = f"et-group-{next(self._counter)}"
+                self.corp_tags[gid] = {"name": name, "tags": {}}
+            group = self.corp_tags[gid]
+            made = []
+            for t in (body or {}).get("tag") or []:
+                if t["name"] in group["tags"]:
+                    return web.json_response({"errcode": 40071, "errmsg": "UserTag Name Already Exist"})
+                group["tags"][t["name"]] = f"et-{next(self._counter)}"
+                made.append({"id": group["tags"][t["name"]], "name": t["name"]})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "tag_group": {
+                "group_id": gid, "group_name": name, "tag": made}})
+        if path == "/cgi-bin/externalcontact/mark_tag":
+            known = {tid for g in self.corp_tags.values() for tid in g["tags"].values()}
+            if self.strict_tags and any(t not in known for t in [*body.get("add_tag", []), *body.get("remove_tag", [])]):
+                return web.json_response({"errcode": 40068, "errmsg": "invalid tagid"})
+            key = (body["userid"], body["external_userid"])
+            have = self.customer_tags.setdefault(key, set())
+            have |= set(body.get("add_tag", []))
+            have -= set(body.get("remove_tag", []))
+            return web.json_response({"errcode": 0, "errmsg": "ok"})
         if path == "/cgi-bin/externalcontact/send_welcome_msg":
             if not (body or {}).get("welcome_code"):
                 return web.json_response({"errcode": 41051, "errmsg": "invalid welcome_code"})

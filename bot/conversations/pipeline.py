@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 
@@ -58,6 +58,8 @@ class Pipeline:
     flag_window: int = 3600
     unanswered_sla_ms: int = 30 * 60 * 1000
     stats: dict = field(default_factory=lambda: {"analyzed": 0, "flags": 0})
+    # Called with (messages, analyses) once a batch is stored: customer profiles and tag rules.
+    after_save: Callable[[list[dict], dict], Awaitable[None]] | None = None
 
     async def process(self, msgids: Iterable[str], known: dict[str, dict] | None = None) -> int:
         """Analyse the batch's unanalysed messages; `known` holds analyses already computed by the
@@ -92,6 +94,13 @@ class Pipeline:
         # Marked analysed last: a crash before this line re-runs the batch, which is harmless.
         await self.store.save_analyses(results)
         self.stats["analyzed"] += len(results)
+        if self.after_save is not None and texts:
+            # After the analyses are stored: a failure here re-runs nothing; the schedule's full
+            # rule evaluation catches up (bot/jobs.py).
+            try:
+                await self.after_save(texts, results)
+            except Exception:  # noqa: BLE001
+                log.exception("customer update after analysis failed")
         return len(results)
 
     async def _first_in_window(self, f: NewFlag) -> bool:

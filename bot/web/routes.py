@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web import (admin_api, analytics_api, callback, conversations_api, knowledge_api, labels_api, models_api,
-                     nlp_api, pages, relay_api, system)
+from bot.web import (admin_api, analytics_api, callback, conversations_api, customers_api, knowledge_api, labels_api,
+                     models_api, nlp_api, pages, relay_api, system)
 
 
 def add_routes(app: web.Application) -> None:
@@ -37,6 +37,17 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/labels", labels_api.add_labels)
     r.add_get("/api/v1/labels/queue", labels_api.label_queue)
     r.add_get("/api/v1/labels/allow-proposals", labels_api.allow_proposals)
+    r.add_get("/api/v1/customers", customers_api.list_customers)
+    r.add_get("/api/v1/customers/{id}", customers_api.get_customer)
+    r.add_get("/api/v1/tag-rules", customers_api.list_rules)
+    r.add_post("/api/v1/tag-rules", customers_api.create_rule)
+    r.add_post("/api/v1/tag-rules/run", customers_api.run_rules)
+    r.add_get("/api/v1/tag-rules/{id}", customers_api.get_rule)
+    r.add_put("/api/v1/tag-rules/{id}", customers_api.update_rule)
+    r.add_delete("/api/v1/tag-rules/{id}", customers_api.delete_rule)
+    r.add_get("/api/v1/segments", customers_api.list_segments)
+    r.add_post("/api/v1/segments", customers_api.create_segment)
+    r.add_get("/api/v1/segments/{id}/customers", customers_api.segment_customers)
     r.add_get("/api/v1/models", models_api.list_models)
     r.add_post("/api/v1/models/train", models_api.train)
     r.add_get("/api/v1/models/jobs/{id}", models_api.job)

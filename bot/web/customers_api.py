@@ -1,0 +1,167 @@
+"""Customer operations: profiles, tag rules and segments (docs/openapi.yaml, docs/CUSTOMERS.md).
+
+Staff see the customers they follow; QA, trainers and admins see all. Message texts in a
+profile's timeline are masked for roles outside COPILOT_UNMASKED_ROLES."""
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.conversations.pii import mask_text
+from bot.customers.segments import SegmentFilter, SegmentInput
+from bot.customers.tag_rules import TagRuleInput
+from bot.web.appkeys import COMPONENTS, SETTINGS
+from bot.web.errors import ApiError
+from bot.web.middlewares import principal, roles
+from bot.web.requests import read_model, validation_message
+
+_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_RULE_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _parts(request: web.Request):
+    return request.app[COMPONENTS]
+
+
+def _int(request: web.Request, name: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"{name} must be an integer") from None
+    if not lo <= v <= hi:
+        raise ApiError(400, "invalid_request", f"{name} must be {lo}..{hi}")
+    return v
+
+
+@roles("staff", "qa", "trainer")
+async def list_customers(request: web.Request) -> web.Response:
+    parts, who = _parts(request), principal(request)
+    q = request.query
+    f: dict = {}
+    if q.get("segment"):
+        seg = await parts.segments.get(q["segment"]) if _RULE_ID.match(q["segment"]) else None
+        if seg is None:
+            raise ApiError(400, "invalid_request", "no such segment")
+        f.update(seg["filter"])
+    if q.get("tag"):
+        f["tags_all"] = [*f.get("tags_all", []), q["tag"]]
+    for name in ("dormant_days", "active_within_days"):
+        v = _int(request, name, 1, 3650)
+        if v is not None:
+            f[name] = v
+    for name in ("channel", "staff", "status"):
+        if q.get(name):
+            f[name] = q[name]
+    if who.member_scope is not None:
+        if f.get("staff") not in (None, who.member_scope):
+            raise ApiError(403, "forbidden", "staff see their own customers only")
+        f["staff"] = who.member_scope
+    try:
+        flt = SegmentFilter.model_validate(f)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_request", validation_message(exc)) from None
+    limit = _int(request, "limit", 1, 200, 50)
+    try:
+        rows, nxt = await parts.segments.page(flt, limit, q.get("cursor") or None)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "invalid cursor") from None
+    return web.json_response({"items": await parts.customers.profiles(rows), "next": nxt})
+
+
+@roles("staff", "qa", "trainer")
+async def get_customer(request: web.Request) -> web.Response:
+    parts, who = _parts(request), principal(request)
+    cid = request.match_info["id"]
+    profile = await parts.customers.get(cid) if _ID.match(cid) else None
+    if profile is None or (who.member_scope is not None and who.member_scope not in profile["staff"]):
+        raise ApiError(404, "not_found", "no such customer")
+    if who.role not in request.app[SETTINGS].unmasked_roles:
+        for e in profile["timeline"]:
+            if e.get("text"):
+                e["text"] = mask_text(e["text"])
+    return web.json_response(profile)
+
+
+# --- tag rules ---------------------------------------------------------------------------------
+@roles("qa", "trainer")
+async def list_rules(request: web.Request) -> web.Response:
+    return web.json_response({"items": await _parts(request).tag_rules.list()})
+
+
+@roles("trainer")
+async def create_rule(request: web.Request) -> web.Response:
+    rule = await read_model(request, TagRuleInput)
+    return web.json_response(await _parts(request).tag_rules.create(rule), status=201)
+
+
+def _rule_id(request: web.Request) -> str:
+    rid = request.match_info["id"]
+    if not _RULE_ID.match(rid):
+        raise ApiError(404, "not_found", "no such rule")
+    return rid
+
+
+@roles("qa", "trainer")
+async def get_rule(request: web.Request) -> web.Response:
+    rule = await _parts(request).tag_rules.get(_rule_id(request))
+    if rule is None:
+        raise ApiError(404, "not_found", "no such rule")
+    return web.json_response(rule)
+
+
+@roles("trainer")
+async def update_rule(request: web.Request) -> web.Response:
+    rid = _rule_id(request)
+    rule = await read_model(request, TagRuleInput)
+    out = await _parts(request).tag_rules.update(rid, rule)
+    if out is None:
+        raise ApiError(404, "not_found", "no such rule")
+    return web.json_response(out)
+
+
+@roles("trainer")
+async def delete_rule(request: web.Request) -> web.Response:
+    if not await _parts(request).tag_rules.delete(_rule_id(request)):
+        raise ApiError(404, "not_found", "no such rule")
+    return web.json_response({"deleted": True})
+
+
+@roles("trainer")
+async def run_rules(request: web.Request) -> web.Response:
+    """Evaluate every rule over every customer now (the schedule does it every 10 minutes)."""
+    return web.json_response(await _parts(request).tag_rules.evaluate())
+
+
+# --- segments ----------------------------------------------------------------------------------
+@roles("qa", "trainer")
+async def list_segments(request: web.Request) -> web.Response:
+    return web.json_response({"items": await _parts(request).segments.list()})
+
+
+@roles("trainer")
+async def create_segment(request: web.Request) -> web.Response:
+    seg = await read_model(request, SegmentInput)
+    who = principal(request)
+    return web.json_response(await _parts(request).segments.create(seg, f"{who.role}:{who.name}"), status=201)
+
+
+@roles("qa", "trainer")
+async def segment_customers(request: web.Request) -> web.Response:
+    parts = _parts(request)
+    sid = request.match_info["id"]
+    seg = await parts.segments.get(sid) if _RULE_ID.match(sid) else None
+    if seg is None:
+        raise ApiError(404, "not_found", "no such segment")
+    flt = SegmentFilter.model_validate(seg["filter"])
+    limit = _int(request, "limit", 1, 200, 50)
+    try:
+        rows, nxt = await parts.segments.page(flt, limit, request.query.get("cursor") or None)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "invalid cursor") from None
+    return web.json_response({"id": sid, "name": seg["name"], "count": await parts.segments.count(flt),
+                              "items": await parts.customers.profiles(rows), "next": nxt})

@@ -1,0 +1,134 @@
+"""Customer operations (issue 13): profiles from the archive and contact events, automatic tags
+pushed to (fake) WeCom once, segments, the dormant filter, and who sees what."""
+from __future__ import annotations
+
+import time
+
+from server import make_worker
+from tests.helpers import contact_event_xml, sealed_request
+
+DAY = 86_400_000
+
+
+async def token(client, admin_headers, role, userid=None):
+    body = {"role": role, "name": f"{role} one", **({"userid": userid} if userid else {})}
+    resp = await client.post("/api/v1/tokens", json=body, headers=admin_headers)
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+def rec(msgid, sender, text, to="zhangsan", t=0):
+    return {"msgid": msgid, "action": "send", "from": sender, "tolist": [to], "msgtime": t, "msgtype": "text",
+            "text": {"content": text}}
+
+
+async def ingest(client, admin_headers, parts, records):
+    resp = await client.post("/api/v1/archive", json={"items": records}, headers=admin_headers)
+    assert resp.status == 200, await resp.text()
+    await make_worker(parts).drain()
+
+
+async def test_profiles_tags_pushed_once_segments_and_dormancy(client, admin_headers, parts, fake_wecom):
+    fake_wecom.strict_tags = True
+    now = int(time.time() * 1000)
+    trainer = await token(client, admin_headers, "trainer")
+    await ingest(client, admin_headers, parts, [
+        rec("c1", "wmAMY", "这款面霜多少钱", t=now - 3 * DAY),
+        rec("c2", "zhangsan", "您好，这款 299 元", to="wmAMY", t=now - 3 * DAY + 1000),
+        rec("c3", "wmAMY", "那大瓶的多少钱呀", t=now - DAY),
+        rec("c4", "wmBOB", "这个多少钱", to="lisi", t=now - DAY),
+        rec("c5", "wmCAT", "你好", t=now - 40 * DAY),
+    ])
+    amy = await (await client.get("/api/v1/customers/wmAMY", headers=trainer)).json()
+    assert amy["intents"].get("price_inquiry") == 2 and amy["staff"] == ["zhangsan"]
+    assert [e["kind"] for e in amy["timeline"]].count("message") == 2
+    assert "299" not in str(amy) and amy["last_message_at"] == now - DAY
+
+    rule = {"name": "问价两次", "tag": "高意向", "when": {"intent": "price_inquiry", "min_count": 2, "days": 7}}
+    resp = await client.post("/api/v1/tag-rules", json=rule, headers=trainer)
+    assert resp.status == 201, await resp.text()
+    assert (await (await client.post("/api/v1/tag-rules/run", headers=trainer)).json()) == {"added": 1, "removed": 0}
+    assert (await (await client.post("/api/v1/tag-rules/run", headers=trainer)).json()) == {"added": 0, "removed": 0}
+    await parts.tag_pusher.run_once()
+    await parts.tag_pusher.run_once()
+    await client.post("/api/v1/tag-rules/run", headers=trainer)
+    await parts.tag_pusher.run_once()
+    marks = fake_wecom.bodies("/cgi-bin/externalcontact/mark_tag")
+    [group] = fake_wecom.corp_tags.values()
+    assert group["name"] == "WeCom Copilot" and list(group["tags"]) == ["高意向"]
+    assert marks == [{"userid": "zhangsan", "external_userid": "wmAMY", "add_tag": [group["tags"]["高意向"]],
+                      "remove_tag": []}]
+
+    resp = await client.post("/api/v1/segments", json={"name": "高意向客户", "filter": {"tags_all": ["高意向"]}},
+                             headers=trainer)
+    seg = await resp.json()
+    assert resp.status == 201 and seg["count"] == 1
+    page = await (await client.get(f"/api/v1/segments/{seg['id']}/customers", headers=trainer)).json()
+    assert [c["id"] for c in page["items"]] == ["wmAMY"] and page["items"][0]["tags"] == ["高意向"]
+    none = await client.post("/api/v1/segments", json={"name": "x", "filter": {"tags_none": ["高意向"]}}, headers=trainer)
+    assert (await none.json())["count"] == 2
+
+    dormant = await (await client.get("/api/v1/customers?dormant_days=30", headers=trainer)).json()
+    assert [c["id"] for c in dormant["items"]] == ["wmCAT"]
+    # a dormancy rule tags the silent one and, when she speaks again, takes the tag back (in WeCom too)
+    await client.post("/api/v1/tag-rules", json={"name": "沉睡", "tag": "沉睡", "when": {"dormant_days": 30}},
+                      headers=trainer)
+    assert (await (await client.post("/api/v1/tag-rules/run", headers=trainer)).json())["added"] == 1
+    await parts.tag_pusher.run_once()
+    await ingest(client, admin_headers, parts, [rec("c6", "wmCAT", "在吗 上次那个还有吗", t=now)])
+    cat = await (await client.get("/api/v1/customers/wmCAT", headers=trainer)).json()
+    assert cat["tags"] == []
+    await parts.tag_pusher.run_once()
+    sleepy = fake_wecom.corp_tags[next(iter(fake_wecom.corp_tags))]["tags"]["沉睡"]
+    assert fake_wecom.customer_tags[("zhangsan", "wmCAT")] == set()
+    assert [m["remove_tag"] for m in fake_wecom.bodies("/cgi-bin/externalcontact/mark_tag")
+            if m["external_userid"] == "wmCAT"] == [[], [sleepy]]
+
+    # who sees what: staff their own customers only
+    zhang = await token(client, admin_headers, "staff", "zhangsan")
+    li = await token(client, admin_headers, "staff", "lisi")
+    mine = await (await client.get("/api/v1/customers", headers=zhang)).json()
+    assert {c["id"] for c in mine["items"]} == {"wmAMY", "wmCAT"}
+    assert [c["id"] for c in (await (await client.get("/api/v1/customers", headers=li)).json())["items"]] == ["wmBOB"]
+    assert (await client.get("/api/v1/customers/wmAMY", headers=li)).status == 404
+    assert (await client.get("/api/v1/customers?staff=zhangsan", headers=li)).status == 403
+    assert (await client.post("/api/v1/tag-rules", json=rule, headers=zhang)).status == 403
+
+
+async def test_contact_events_keep_profiles_and_losses(client, admin_headers, parts, fake_wecom):
+    trainer = await token(client, admin_headers, "trainer")
+    for xml in (contact_event_xml(ext="wmNEW", state="store_12"),
+                contact_event_xml(change="del_follow_user", ext="wmNEW")):
+        q, body = sealed_request(xml)
+        assert (await client.post("/wecom/callback", params=q, data=body)).status == 200
+        await make_worker(parts).drain()
+    c = await (await client.get("/api/v1/customers/wmNEW", headers=trainer)).json()
+    assert c["channel"] == "store_12" and c["name"] == "客户" and c["status"] == "lost" and c["staff"] == []
+    lost = await (await client.get("/api/v1/customers?status=lost&channel=store_12", headers=trainer)).json()
+    assert [x["id"] for x in lost["items"]] == ["wmNEW"]
+
+
+async def test_rule_and_segment_inputs_are_validated(client, admin_headers):
+    trainer = await token(client, admin_headers, "trainer")
+    bad_rules = [
+        {"name": "x", "tag": "t", "when": {}},
+        {"name": "x", "tag": "t", "when": {"intent": "price_inquiry"}},
+        {"name": "x", "tag": "t", "when": {"intent": "weather", "min_count": 1, "days": 1}},
+        {"name": "x", "tag": "t", "when": {"dormant_days": 30, "intent": "greeting", "min_count": 1, "days": 1}},
+        {"name": "x", "tag": "has space", "when": {"dormant_days": 3}},
+        {"name": "x", "tag": "t" * 31, "when": {"dormant_days": 3}},
+        {"name": "x", "tag": "t", "when": {"dormant_days": 0}},
+        {"name": "x", "tag": "t", "when": {"dormant_days": 3}, "extra": 1},
+    ]
+    for body in bad_rules:
+        assert (await client.post("/api/v1/tag-rules", json=body, headers=trainer)).status == 400, body
+    r = await (await client.post("/api/v1/tag-rules", json={"name": "x", "tag": "t", "when": {"dormant_days": 3}},
+                                 headers=trainer)).json()
+    upd = await client.put(f"/api/v1/tag-rules/{r['id']}", json={"name": "y", "tag": "t2", "when": {"relays_min": 2, "days": 30}},
+                           headers=trainer)
+    assert upd.status == 200 and (await upd.json())["when"] == {"relays_min": 2, "days": 30}
+    assert (await client.delete(f"/api/v1/tag-rules/{r['id']}", headers=trainer)).status == 200
+    assert (await client.get(f"/api/v1/tag-rules/{r['id']}", headers=trainer)).status == 404
+    for f in ({"tags_all": ["a b"]}, {"dormant_days": -1}, {"nope": 1}, {"tags_any": "x"}):
+        assert (await client.post("/api/v1/segments", json={"name": "s", "filter": f}, headers=trainer)).status == 400, f
+    for q in ("dormant_days=x", "limit=0", "cursor=%%%", "segment=nope", "status=gone"):
+        assert (await client.get(f"/api/v1/customers?{q}", headers=trainer)).status == 400, q
