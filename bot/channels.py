@@ -1,4 +1,5 @@
-"""Acquisition channels (渠道活码): each `State` value gets a welcome text and tags."""
+"""Acquisition channels (渠道活码): each `State` value gets a welcome text and tags, and may sit
+under a parent channel (layered codes: city → store → staff; bot/customers/channel_tree.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, asdict
@@ -18,6 +19,9 @@ class Channel:
     name: str
     welcome_text: str
     tag_ids: tuple[str, ...]
+    parent: str | None = None          # the node above in a layered code tree
+    config_id: str | None = None       # WeCom contact way (externalcontact/add_contact_way)
+    qr_code: str | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -32,9 +36,11 @@ class ChannelStore:
     async def upsert(self, channel: Channel) -> bool:
         """Insert or replace; returns True when it was new."""
         values = {
-            "name": channel.name, "welcome_text": channel.welcome_text,
+            "name": channel.name, "welcome_text": channel.welcome_text, "parent": channel.parent,
             "tag_ids": list(channel.tag_ids), "updated_at": datetime.now(timezone.utc),
         }
+        if channel.config_id:
+            values.update(config_id=channel.config_id, qr_code=channel.qr_code)
         async with self._engine.begin() as conn:
             res = await conn.execute(channels.update().where(channels.c.state == channel.state).values(**values))
             if res.rowcount:
@@ -73,4 +79,5 @@ class ChannelStore:
 
     @staticmethod
     def _from_row(row) -> Channel:
-        return Channel(row["state"], row["name"], row["welcome_text"], tuple(row["tag_ids"] or ()))
+        return Channel(row["state"], row["name"], row["welcome_text"], tuple(row["tag_ids"] or ()),
+                       row["parent"], row["config_id"], row["qr_code"])

@@ -20,6 +20,7 @@ from bot.conversations.store import ConversationStore
 from bot.foreground import Foreground
 from bot.gateway.event_queue import EventQueue
 from bot.gateway.router import Router
+from bot.customers.campaigns import Campaigns
 from bot.customers.profiles import CustomerStore
 from bot.customers.segments import Segments
 from bot.customers.tag_push import TagPusher
@@ -70,6 +71,7 @@ class Components:
     tag_rules: TagRules
     tag_pusher: TagPusher
     segments: Segments
+    campaigns: Campaigns
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -140,6 +142,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         await conversations.backfill_members()
         customers = CustomerStore(engine, settings.timezone)
         tag_rules = TagRules(engine, customers)
+        segments = Segments(engine)
 
         async def customer_ops(msgs: list[dict], _results: dict) -> None:
             touched = await customers.observe(msgs)
@@ -162,7 +165,8 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             tokens=TokenStore(engine, admin_token), channels=ChannelStore(engine), queue=queue,
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
             conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, customers=customers,
-            tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=Segments(engine), puller=puller,
+            tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
+            campaigns=Campaigns(engine, segments, wecom), puller=puller,
             admin_token=admin_token,
         )
 

@@ -105,6 +105,21 @@ async def push_tags(parts: "Components") -> None:
             await parts.redis.delete(keys.TAG_PUSH_LOCK)
 
 
+async def send_campaigns(parts: "Components") -> None:
+    if await parts.redis.set(keys.CAMPAIGN_LOCK, b"1", nx=True, ex=300):
+        try:
+            await parts.campaigns.send_due()
+        finally:
+            await parts.redis.delete(keys.CAMPAIGN_LOCK)
+
+
+async def refresh_campaigns(parts: "Components") -> None:
+
+    for c in await parts.campaigns.list(50):
+        if c and c["status"] == "sent":
+            await parts.campaigns.refresh(c["id"])
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -117,6 +132,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("nightly-training", every=300.0, run=nightly_training, first_after=60.0),
     Job("evaluate-tag-rules", every=600.0, run=evaluate_tag_rules, first_after=30.0),
     Job("push-tags", every=5.0, run=push_tags),
+    Job("send-campaigns", every=10.0, run=send_campaigns),
+    Job("refresh-campaigns", every=900.0, run=refresh_campaigns, first_after=120.0),
 )
 
 

@@ -62,6 +62,7 @@ def kf(kind: str, ident: str) -> str:
 MINING_DAILY = f"{PREFIX}mining:daily"  # one process mines draft scripts per day
 TAG_RULES_LOCK = f"{PREFIX}customers:tag_rules"  # one process evaluates every rule over everyone
 TAG_PUSH_LOCK = f"{PREFIX}customers:tag_push"  # one process sends the mark_tag outbox
+CAMPAIGN_LOCK = f"{PREFIX}customers:campaigns"  # one process creates campaigns' WeCom tasks
 
 
 def training_nightly(day: str) -> str:

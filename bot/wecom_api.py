@@ -174,6 +174,11 @@ class WeComClient:
         return (await self.call("POST", "/cgi-bin/externalcontact/add_corp_tag", {
             "group_name": group_name, "tag": [{"name": n} for n in names]}))["tag_group"]
 
+    async def add_contact_way(self, state: str, users: list[str]) -> dict[str, Any]:
+        """A 联系我 QR code for `users` whose contacts arrive with `state`: → {"config_id", "qr_code"}."""
+        return await self.call("POST", "/cgi-bin/externalcontact/add_contact_way", {
+            "type": 1 if len(users) == 1 else 2, "scene": 2, "state": state, "user": users})
+
     async def get_external_contact(self, external_userid: str) -> dict[str, Any]:
         return await self.call("GET", "/cgi-bin/externalcontact/get", params={"external_userid": external_userid})
 

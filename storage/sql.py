@@ -37,6 +37,9 @@ channels = sa.Table(
     sa.Column("welcome_text", sa.Text, nullable=False, server_default=""),
     sa.Column("tag_ids", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("parent", sa.String(30), nullable=True),       # layered codes: city → store → staff
+    sa.Column("config_id", sa.String(64), nullable=True),    # its WeCom contact way, when created here
+    sa.Column("qr_code", sa.Text, nullable=True),
 )
 
 welcome_log = sa.Table(
@@ -439,6 +442,42 @@ segments = sa.Table(
     sa.Column("filter", sa.JSON, nullable=False),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Campaigns (群发 to a segment): one WeCom message template per following staff member.
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.String(24), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("segment_id", sa.String(24), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),            # scheduled | sending | sent | failed
+    sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("unreachable", sa.Integer, nullable=False, server_default="0"),  # in the segment, nobody follows
+)
+
+campaign_tasks = sa.Table(
+    "campaign_tasks",
+    metadata,
+    sa.Column("campaign_id", sa.String(24), primary_key=True),
+    sa.Column("staff_id", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),            # pending | creating | created | uncertain | failed
+    sa.Column("msgid", sa.String(128), nullable=True),             # WeCom's template msgid
+    sa.Column("staff_sent_at", sa.BigInteger, nullable=True),       # ms, the staff member confirmed
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+campaign_targets = sa.Table(
+    "campaign_targets",
+    metadata,
+    sa.Column("campaign_id", sa.String(24), primary_key=True),
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("staff_id", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),            # targeted | failed | delivered | not_friend | limited
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),         # ms
 )
 
 # --- learning loop -------------------------------------------------------------------------

@@ -132,3 +132,81 @@ async def test_rule_and_segment_inputs_are_validated(client, admin_headers):
         assert (await client.post("/api/v1/segments", json={"name": "s", "filter": f}, headers=trainer)).status == 400, f
     for q in ("dormant_days=x", "limit=0", "cursor=%%%", "segment=nope", "status=gone"):
         assert (await client.get(f"/api/v1/customers?{q}", headers=trainer)).status == 400, q
+
+
+async def test_a_campaign_to_a_segment_makes_one_task_per_staff_member_and_its_funnel_fills(
+        client, admin_headers, parts, fake_wecom):
+    now = int(time.time() * 1000)
+    trainer = await token(client, admin_headers, "trainer")
+    await ingest(client, admin_headers, parts, [
+        rec("k1", "wmA1", "这个多少钱", t=now - 20 * DAY), rec("k2", "wmA2", "在吗", t=now - 20 * DAY),
+        rec("k3", "wmB1", "你好", to="lisi", t=now - 20 * DAY), rec("k4", "wmX", "刚买的", t=now - DAY)])
+    seg = await (await client.post("/api/v1/segments", json={"name": "两周没说话", "filter": {"dormant_days": 14}},
+                                   headers=trainer)).json()
+    assert seg["count"] == 3
+    fake_wecom.not_friends.add("wmA2")
+    resp = await client.post("/api/v1/campaigns", headers=trainer, json={
+        "name": "唤醒", "segment_id": seg["id"], "text": "好久不见，新品到店，回复 1 领券～"})
+    assert resp.status == 201, await resp.text()
+    camp = await resp.json()
+    assert camp["funnel"]["targeted"] == 3 and [t["staff_id"] for t in camp["tasks"]] == ["lisi", "zhangsan"]
+    assert await parts.campaigns.send_due() == 2
+    assert await parts.campaigns.send_due() == 0  # never twice
+    templates = fake_wecom.bodies("/cgi-bin/externalcontact/add_msg_template")
+    assert sorted((t["sender"], tuple(t["external_userid"])) for t in templates) == [
+        ("lisi", ("wmB1",)), ("zhangsan", ("wmA1", "wmA2"))]
+    assert all(t["chat_type"] == "single" and t["text"]["content"].startswith("好久不见") for t in templates)
+
+    sent_at = int(time.time()) - 3600
+    fake_wecom.confirm("zhangsan", sent_at)
+    resp = await client.post(f"/api/v1/campaigns/{camp['id']}/refresh", headers=trainer)
+    funnel = (await resp.json())["funnel"]
+    assert funnel == {"targeted": 3, "task_created": 2, "sent_by_staff": 1, "delivered": 1, "replied_48h": 0,
+                      "converted_7d": 0}
+    # wmA1 answers and orders; the funnel fills from the archive
+    await ingest(client, admin_headers, parts, [rec("k5", "wmA1", "1", t=now - 1800_000),
+                                                rec("k6", "wmA1", "给我下单两盒，地址不变", t=now - 1000_000)])
+    funnel = (await (await client.get(f"/api/v1/campaigns/{camp['id']}", headers=trainer)).json())["funnel"]
+    assert funnel["replied_48h"] == 1 and funnel["converted_7d"] == 1
+    bad = [{"name": "x", "segment_id": "nope", "text": "t"}, {"name": "x", "segment_id": seg["id"], "text": ""},
+           {"name": "x", "segment_id": seg["id"], "text": "t", "scheduled_at": "2026-12-01T10:00:00"},
+           {"name": "x", "segment_id": "0123456789abcdef", "text": "t"}]
+    for body in bad:
+        assert (await client.post("/api/v1/campaigns", json=body, headers=trainer)).status == 400, body
+    assert (await client.get("/api/v1/campaigns/0123456789abcdef", headers=trainer)).status == 404
+
+
+async def test_a_three_level_channel_tree_reports_adds_and_losses_per_node_and_rolled_up(
+        client, admin_headers, parts, fake_wecom):
+    trainer = await token(client, admin_headers, "trainer")
+    for body in ({"state": "sh", "name": "上海"}, {"state": "sh_xt", "name": "徐汇店", "parent": "sh"},
+                 {"state": "sh_xt_wang", "name": "小王的码", "parent": "sh_xt", "contact_way_users": ["zhangsan"]},
+                 {"state": "sh_pd", "name": "浦东店", "parent": "sh"}):
+        resp = await client.post("/api/v1/channels", json=body, headers=admin_headers)
+        assert resp.status == 201, await resp.text()
+    made = await (await client.get("/api/v1/channels", headers=admin_headers)).json()
+    wang = next(c for c in made["items"] if c["state"] == "sh_xt_wang")
+    assert wang["qr_code"].startswith("https://") and fake_wecom.bodies("/cgi-bin/externalcontact/add_contact_way") == [
+        {"type": 1, "scene": 2, "state": "sh_xt_wang", "user": ["zhangsan"]}]
+    now = int(time.time())
+    events = [("add_external_contact", "wmT1", "sh_xt_wang", now - 86400 * 3),
+              ("add_external_contact", "wmT2", "sh_xt_wang", now - 86400 * 3),
+              ("add_external_contact", "wmT3", "sh_xt", now - 86400 * 2),
+              ("add_external_contact", "wmT4", "sh_pd", now - 86400),
+              ("del_follow_user", "wmT2", "", now - 86400 * 2)]
+    for change, ext, state, at in events:
+        q, body = sealed_request(contact_event_xml(change=change, ext=ext, state=state, create_time=at))
+        assert (await client.post("/wecom/callback", params=q, data=body)).status == 200
+    await make_worker(parts).drain()
+    await ingest(client, admin_headers, parts, [rec("t1", "wmT1", "给我下单一瓶", t=int(time.time() * 1000) - 3600_000)])
+    tree = (await (await client.get("/api/v1/channels/tree?days=30", headers=trainer)).json())["items"]
+    [sh] = tree
+    xt = next(n for n in sh["children"] if n["state"] == "sh_xt")
+    [wang] = xt["children"]
+    assert (wang["own"]["adds"], wang["own"]["losses_7d"], wang["own"]["conversions"]) == (2, 1, 1)
+    assert (xt["own"]["adds"], xt["total"]["adds"], xt["total"]["losses_7d"]) == (1, 3, 1)
+    assert (sh["own"]["adds"], sh["total"]["adds"], sh["total"]["losses_7d"], sh["total"]["conversions"]) == (0, 4, 1, 1)
+    assert sh["total"]["active_rate"] == 0.25
+    for body in ({"state": "x", "name": "x", "parent": "nope"}, {"state": "sh", "name": "x", "parent": "sh_xt_wang"}):
+        assert (await client.post("/api/v1/channels", json=body, headers=admin_headers)).status == 400, body
+    assert (await client.get("/api/v1/channels/tree?days=0", headers=trainer)).status == 400

@@ -22,6 +22,8 @@ class FakeWeCom:
     token_requests: int = 0
     used_welcome_codes: set[str] = field(default_factory=set)
     kf_messages: list[dict] = field(default_factory=list)  # served by kf/sync_msg, 2 per page
+    templates: dict[str, dict] = field(default_factory=dict)  # add_msg_template tasks by msgid
+    not_friends: set[str] = field(default_factory=set)       # external ids add_msg_template fails for
     strict_tags: bool = False  # True: mark_tag refuses tag ids not in the corp tag library (40068)
     corp_tags: dict[str, dict] = field(default_factory=dict)  # group_id -> {"name", "tags": {name: id}}
     customer_tags: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (userid, external) -> tag ids
@@ -31,6 +33,12 @@ class FakeWeCom:
 
     def fail_next(self, path: str, *failures: Any) -> None:
         self.failures[path].extend(failures)
+
+    def confirm(self, sender: str, at: int) -> None:
+        """The staff member confirms their 企业群发 tasks in the WeCom client (unix seconds)."""
+        for t in self.templates.values():
+            if t.get("sender") == sender:
+                t["confirmed_at"] = at
 
     def expire_all(self) -> None:
         self.tokens.clear()
@@ -112,6 +120,33 @@ class FakeWeCom:
             have |= set(body.get("add_tag", []))
             have -= set(body.get("remove_tag", []))
             return web.json_response({"errcode": 0, "errmsg": "ok"})
+        if path == "/cgi-bin/externalcontact/add_msg_template":
+            msgid = f"msg{next(self._counter)}"
+            self.templates[msgid] = {**(body or {}), "confirmed_at": None}
+            return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid,
+                                      "fail_list": [e for e in (body or {}).get("external_userid", []) if e in self.not_friends]})
+        if path == "/cgi-bin/externalcontact/get_groupmsg_task":
+            t = self.templates.get((body or {}).get("msgid"))
+            if t is None:
+                return web.json_response({"errcode": 41063, "errmsg": "msgid not found"})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": "", "task_list": [
+                {"userid": t.get("sender"), "status": 2 if t["confirmed_at"] else 0, "send_time": t["confirmed_at"] or 0}]})
+        if path == "/cgi-bin/externalcontact/get_groupmsg_send_result":
+            t = self.templates.get((body or {}).get("msgid"))
+            if t is None:
+                return web.json_response({"errcode": 41063, "errmsg": "msgid not found"})
+            start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 500)
+            ext = [e for e in t.get("external_userid", []) if e not in self.not_friends]
+            page = ext[start:start + limit] if t["confirmed_at"] else []
+            nxt = str(start + limit) if t["confirmed_at"] and start + limit < len(ext) else ""
+            return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": nxt, "send_list": [
+                {"external_userid": e, "userid": t.get("sender"), "status": 1, "send_time": t["confirmed_at"]} for e in page]})
+        if path == "/cgi-bin/externalcontact/add_contact_way":
+            if not (body or {}).get("user") or (body or {}).get("scene") not in (1, 2):
+                return web.json_response({"errcode": 40058, "errmsg": "invalid parameter"})
+            n = next(self._counter)
+            return web.json_response({"errcode": 0, "errmsg": "ok", "config_id": f"cfg{n}",
+                                      "qr_code": f"https://wework.qpic.cn/wwpic/qr{n}.png"})
         if path == "/cgi-bin/externalcontact/send_welcome_msg":
             if not (body or {}).get("welcome_code"):
                 return web.json_response({"errcode": 41051, "errmsg": "invalid welcome_code"})

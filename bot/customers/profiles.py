@@ -167,30 +167,25 @@ class CustomerStore:
             out[cid][label] = int(n)
         return out
 
-    async def tags(self, ids: Iterable[str]) -> dict[str, list[str]]:
+    async def _lists(self, value, ids: Iterable[str], *where, order) -> dict[str, list[str]]:
+        """{customer id: [value, ...]} for `ids`, from a table keyed by customer_id."""
         ids = list(ids)
         out: dict[str, list[str]] = {i: [] for i in ids}
-        if not ids:
-            return out
-        async with self.engine.connect() as conn:
-            for cid, tag in (await conn.execute(sa.select(customer_tags.c.customer_id, customer_tags.c.tag)
-                                                .where(customer_tags.c.customer_id.in_(ids))
-                                                .order_by(customer_tags.c.tag))).all():
-                out[cid].append(tag)
+        if ids:
+            table = value.table
+            async with self.engine.connect() as conn:
+                for cid, v in (await conn.execute(sa.select(table.c.customer_id, value).where(
+                        table.c.customer_id.in_(ids), *where).order_by(order))).all():
+                    out[cid].append(v)
         return out
 
+    async def tags(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        return await self._lists(customer_tags.c.tag, ids, order=customer_tags.c.tag)
+
     async def staff(self, ids: Iterable[str]) -> dict[str, list[str]]:
-        ids = list(ids)
-        out: dict[str, list[str]] = {i: [] for i in ids}
-        if not ids:
-            return out
-        async with self.engine.connect() as conn:
-            for cid, sid in (await conn.execute(sa.select(customer_staff.c.customer_id, customer_staff.c.staff_id)
-                                                .where(customer_staff.c.customer_id.in_(ids),
-                                                       customer_staff.c.deleted_at.is_(None))
-                                                .order_by(customer_staff.c.added_at))).all():
-                out[cid].append(sid)
-        return out
+        """Who follows each customer now, earliest first."""
+        return await self._lists(customer_staff.c.staff_id, ids, customer_staff.c.deleted_at.is_(None),
+                                 order=customer_staff.c.added_at)
 
     async def profiles(self, rows: Sequence[Mapping]) -> list[dict]:
         ids = [r["id"] for r in rows]

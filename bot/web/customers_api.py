@@ -10,9 +10,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.conversations.pii import mask_text
+from bot.customers.campaigns import CampaignInput
 from bot.customers.segments import SegmentFilter, SegmentInput
 from bot.customers.tag_rules import TagRuleInput
 from bot.web.appkeys import COMPONENTS, SETTINGS
+from bot.wecom_api import WeComAPIError, WeComUnavailable
 from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
 from bot.web.requests import read_model, validation_message
@@ -165,3 +167,49 @@ async def segment_customers(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "invalid cursor") from None
     return web.json_response({"id": sid, "name": seg["name"], "count": await parts.segments.count(flt),
                               "items": await parts.customers.profiles(rows), "next": nxt})
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+@roles("qa", "trainer")
+async def list_campaigns(request: web.Request) -> web.Response:
+    return web.json_response({"items": await _parts(request).campaigns.list()})
+
+
+@roles("trainer")
+async def create_campaign(request: web.Request) -> web.Response:
+    req = await read_model(request, CampaignInput)
+    who = principal(request)
+    out = await _parts(request).campaigns.create(req, f"{who.role}:{who.name}")
+    if out is None:
+        raise ApiError(400, "invalid_request", "no such segment")
+    return web.json_response(out, status=201)
+
+
+def _campaign_id(request: web.Request) -> str:
+    cid = request.match_info["id"]
+    if not _RULE_ID.match(cid):
+        raise ApiError(404, "not_found", "no such campaign")
+    return cid
+
+
+@roles("qa", "trainer")
+async def get_campaign(request: web.Request) -> web.Response:
+    out = await _parts(request).campaigns.get(_campaign_id(request))
+    if out is None:
+        raise ApiError(404, "not_found", "no such campaign")
+    return web.json_response(out)
+
+
+@roles("trainer")
+async def refresh_campaign(request: web.Request) -> web.Response:
+    """Pull results from WeCom now (the schedule does it every 15 minutes)."""
+    parts, cid = _parts(request), _campaign_id(request)
+    if await parts.campaigns.get(cid) is None:
+        raise ApiError(404, "not_found", "no such campaign")
+    if parts.wecom is None:
+        raise ApiError(503, "unavailable", "the outbound WeCom API is not configured (WECOM_SECRET)")
+    try:
+        await parts.campaigns.refresh(cid)
+    except (WeComAPIError, WeComUnavailable) as exc:
+        raise ApiError(502, "wecom_error", f"WeCom answered: {exc}") from None
+    return web.json_response(await parts.campaigns.get(cid))
