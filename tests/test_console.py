@@ -190,3 +190,27 @@ async def test_trainer_labels_the_queue_with_the_keyboard_and_sees_the_registry(
     assert rows == [(first, "greeting", "api")]
     # the registry: the shipped versions are active, a retired one would offer a rollback
     assert await page.locator("#registry tr[data-version] .badge.active").count() == 3
+
+
+async def test_operator_sees_customers_their_timeline_and_the_channel_tree(browser, live, parts, admin_headers):
+    import time
+
+    from bot.conversations.records import ArchiveRecord
+    from bot.customers.profiles import ContactChange
+
+    now = int(time.time() * 1000)
+    stored, _ = await parts.conversations.ingest([ArchiveRecord.parse(rec("cu1", "wmVIP", "这款面霜多少钱", t=1)),
+                                                  ArchiveRecord.parse(rec("cu2", "wmVIP", "那大瓶的呢多少钱", t=2))])
+    await parts.pipeline.process(stored)
+    await parts.channels.upsert(__import__("bot.channels", fromlist=["Channel"]).Channel("sh", "上海", "", ()))
+    await parts.customers.contact_changed(ContactChange("add_external_contact", "zhangsan", "wmVIP", "sh", now))
+    page = await login(browser, live, await token_for(live, admin_headers, "trainer", "运营"), "/console#customers")
+    await page.goto(str(live.make_url("/console#customers")))
+    await page.wait_for_selector("#customers tr.clickable")
+    await page.click("#customers tr.clickable")
+    await page.wait_for_selector("#timeline li")
+    assert "这款面霜多少钱" in await page.inner_text("#timeline")
+    assert "price_inquiry×2" in await page.inner_text("#customers")
+    await page.wait_for_selector("#channel-tree li[data-state=sh]")
+    assert "新增 1" in await page.inner_text("#channel-tree")
+    await shot(page, "customers")

@@ -6,6 +6,7 @@
     { id: "qa", label: "质检 QA", roles: ["qa"], render: renderQA },
     { id: "trainer", label: "话术 Trainer", roles: ["trainer"], render: renderTrainer },
     { id: "labels", label: "标注与模型 Models", roles: ["trainer"], render: renderLabels },
+    { id: "customers", label: "客户 Customers", roles: ["staff", "qa", "trainer"], render: renderCustomers },
     { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
     { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
   ];
@@ -284,6 +285,55 @@
       catch (e) { clear(msg, errorBox(e)); }
     }
     await Promise.all([load(), loadRegistry()]);
+  }
+
+  // ---------------------------------------------------------------- Customers, segments, campaigns, channels
+  async function renderCustomers(root) {
+    const list = h("table", { id: "customers" });
+    const detail = h("div", { id: "customer-detail", class: "muted" }, "选择一位客户");
+    const side = h("div", {});
+    const filters = h("div", { class: "row" },
+      h("input", { id: "c-tag", placeholder: "标签" }), h("input", { id: "c-dormant", type: "number", min: 1, placeholder: "沉睡天数", style: "width:90px" }),
+      h("button", { id: "c-search", onclick: () => load() }, "查询"));
+    root.append(h("div", { class: "grid" },
+      h("section", {}, h("h2", {}, "客户"), filters, list), h("section", {}, h("h2", {}, "客户详情"), detail)), side);
+    async function load() {
+      const q = new URLSearchParams({ limit: "100" });
+      const tag = document.getElementById("c-tag").value.trim(), dormant = document.getElementById("c-dormant").value;
+      if (tag) q.set("tag", tag);
+      if (dormant) q.set("dormant_days", dormant);
+      try {
+        const items = (await api("GET", `/api/v1/customers?${q}`)).items;
+        clear(list, h("tr", {}, h("th", {}, "客户"), h("th", {}, "标签"), h("th", {}, "近30天意图"), h("th", {}, "最近消息")),
+          ...items.map(c => h("tr", { class: "clickable", "data-id": c.id, onclick: () => show(c.id) },
+            h("td", {}, c.name || c.id), h("td", {}, ...c.tags.map(t => badge(t))),
+            h("td", {}, Object.entries(c.intents).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k}×${v}`).join(" ")),
+            h("td", {}, c.last_message_at ? fmtTime(c.last_message_at) : "—"))));
+      } catch (e) { clear(list, errorBox(e)); }
+    }
+    async function show(id) {
+      const c = await api("GET", `/api/v1/customers/${encodeURIComponent(id)}`);
+      clear(detail, h("div", {}, h("strong", {}, c.name || c.id), " ", badge(c.status), " 渠道 ", c.channel || "—", " · 跟进 ", c.staff.join(", ") || "—"),
+        h("div", { class: "row" }, ...c.tags.map(t => badge(t))),
+        h("ol", { id: "timeline" }, ...c.timeline.slice(0, 30).map(e => h("li", {}, h("span", { class: "muted" }, `${fmtTime(e.at)} ${e.kind} `),
+          e.text || e.tag || e.relay_id || "", e.intent ? badge(e.intent) : null))));
+    }
+    await load();
+    if (me.role === "staff") return;
+    const segs = h("div", { id: "segments" }), camps = h("div", { id: "campaigns" }), tree = h("div", { id: "channel-tree" });
+    side.append(h("div", { class: "grid" },
+      h("section", {}, h("h2", {}, "人群"), segs, h("h2", {}, "群发活动"), camps),
+      h("section", {}, h("h2", {}, "渠道活码 (近30天)"), tree)));
+    const [s, cs, t] = await Promise.all([api("GET", "/api/v1/segments"), api("GET", "/api/v1/campaigns"),
+      api("GET", "/api/v1/channels/tree?days=30")]);
+    clear(segs, ...(s.items.length ? s.items.map(x => h("div", { class: "row" }, h("span", {}, x.name), h("span", { class: "muted" }, JSON.stringify(x.filter)))) : [h("p", { class: "muted" }, "还没有人群")]));
+    clear(camps, ...(cs.items.length ? [h("table", {}, h("tr", {}, ...["活动", "目标", "已建任务", "员工已发", "送达", "48h回复", "7天转化"].map(x => h("th", {}, x))),
+      ...cs.items.map(c => h("tr", { "data-id": c.id }, h("td", {}, c.name), ...["targeted", "task_created", "sent_by_staff", "delivered", "replied_48h", "converted_7d"].map(k => h("td", {}, c.funnel[k])))))]
+      : [h("p", { class: "muted" }, "还没有群发活动")]));
+    const node = (n) => h("li", { "data-state": n.state }, h("strong", {}, n.name), ` 新增 ${n.total.adds} · 7天流失 ${n.total.losses_7d} · 活跃 ${(n.total.active_rate * 100).toFixed(0)}% · 转化 ${n.total.conversions}`,
+      n.own.adds !== n.total.adds ? h("span", { class: "muted" }, `（本级 ${n.own.adds}）`) : null,
+      n.children.length ? h("ul", {}, ...n.children.map(node)) : null);
+    clear(tree, t.items.length ? h("ul", {}, ...t.items.map(node)) : h("p", { class: "muted" }, "还没有渠道"));
   }
 
   // ---------------------------------------------------------------- Operator
