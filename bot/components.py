@@ -21,6 +21,7 @@ from bot.foreground import Foreground
 from bot.gateway.event_queue import EventQueue
 from bot.gateway.router import Router
 from bot.customers.campaigns import Campaigns
+from bot.customers.orders import Orders
 from bot.customers.profiles import CustomerStore
 from bot.customers.segments import Segments
 from bot.customers.tag_push import TagPusher
@@ -72,6 +73,7 @@ class Components:
     tag_pusher: TagPusher
     segments: Segments
     campaigns: Campaigns
+    orders: Orders
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -166,7 +168,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
             conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, customers=customers,
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
-            campaigns=Campaigns(engine, segments, wecom), puller=puller,
+            campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine), puller=puller,
             admin_token=admin_token,
         )
 

@@ -480,6 +480,20 @@ campaign_targets = sa.Table(
     sa.Column("delivered_at", sa.BigInteger, nullable=True),         # ms
 )
 
+# Orders imported from the brand's shop system, for conversions and ROI per touchpoint.
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("amount_cents", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),                  # ms
+    sa.Column("campaign_id", sa.String(24), nullable=True),
+    sa.Column("channel", sa.String(64), nullable=True),
+    sa.Column("staff_id", sa.String(128), nullable=True),
+    sa.Index("ix_orders_customer_at", "customer_id", "at"),
+)
+
 # --- learning loop -------------------------------------------------------------------------
 # One label per task and text (the latest wins): trainers' labels and corrections from work people
 # already do, with who, when, where from and the model that was wrong.

@@ -210,3 +210,38 @@ async def test_a_three_level_channel_tree_reports_adds_and_losses_per_node_and_r
     for body in ({"state": "x", "name": "x", "parent": "nope"}, {"state": "sh", "name": "x", "parent": "sh_xt_wang"}):
         assert (await client.post("/api/v1/channels", json=body, headers=admin_headers)).status == 400, body
     assert (await client.get("/api/v1/channels/tree?days=0", headers=trainer)).status == 400
+
+
+async def test_orders_are_idempotent_and_attributed_to_channel_staff_and_campaign(client, admin_headers, parts, fake_wecom):
+    from datetime import datetime, timedelta, timezone
+
+    trainer = await token(client, admin_headers, "trainer")
+    now = datetime.now(timezone.utc)
+    for xml in (contact_event_xml(ext="wmO1", state="mall"), contact_event_xml(ext="wmO2", state="web", user="lisi")):
+        q, body = sealed_request(xml)
+        await client.post("/wecom/callback", params=q, data=body)
+    await make_worker(parts).drain()
+    seg = await (await client.post("/api/v1/segments", json={"name": "mall", "filter": {"channel": "mall"}},
+                                   headers=trainer)).json()
+    camp = await (await client.post("/api/v1/campaigns", json={"name": "双十二", "segment_id": seg["id"], "text": "上新"},
+                                    headers=trainer)).json()
+    await parts.campaigns.send_due()
+    fake_wecom.confirm("zhangsan", int(now.timestamp()) - 7200)
+    await client.post(f"/api/v1/campaigns/{camp['id']}/refresh", headers=trainer)
+    items = [{"id": "o1", "customer_id": "wmO1", "amount": 199.0, "at": (now - timedelta(hours=1)).isoformat()},
+             {"id": "o2", "customer_id": "wmO2", "amount": 50.5, "at": (now - timedelta(days=2)).isoformat()},
+             {"id": "o3", "customer_id": "wmO2", "amount": 10, "at": "2026-12-01T10:00:00"},
+             {"id": "bad id", "customer_id": "wmO2", "amount": 1, "at": now.isoformat()}]
+    resp = await client.post("/api/v1/orders", json={"items": items}, headers=trainer)
+    body = await resp.json()
+    assert body["accepted"] == 2 and [e["index"] for e in body["errors"]] == [2, 3]
+    again = await (await client.post("/api/v1/orders", json={"items": items[:2]}, headers=trainer)).json()
+    assert (again["accepted"], again["duplicates"]) == (0, 2)
+    roi = await (await client.get("/api/v1/analytics/touchpoints?days=30", headers=trainer)).json()
+    assert {c["key"]: c["revenue"] for c in roi["channels"]} == {"mall": 199.0, "web": 50.5}
+    assert {c["key"]: c["revenue"] for c in roi["staff"]} == {"zhangsan": 199.0, "lisi": 50.5}
+    assert [(c["name"], c["orders"], c["revenue"]) for c in roi["campaigns"]] == [("双十二", 1, 199.0)]
+    funnel = (await (await client.get(f"/api/v1/campaigns/{camp['id']}", headers=trainer)).json())["funnel"]
+    assert funnel["delivered"] == 1 and funnel["converted_7d"] == 1
+    staff = await token(client, admin_headers, "staff", "zhangsan")
+    assert (await client.post("/api/v1/orders", json={"items": items[:1]}, headers=staff)).status == 403

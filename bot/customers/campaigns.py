@@ -10,7 +10,7 @@ get the message twice): it becomes `uncertain` for an operator to check. Results
 
 The funnel: targeted → task created → sent by staff → delivered → replied within 48 h (a message
 of theirs in a private conversation after delivery) → converted within 7 days (a purchase-intent
-message or a relay sign-up after delivery).
+message, a relay sign-up or an imported order after delivery).
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.customers.segments import SegmentFilter, Segments
 from bot.wecom_api import WeComAPIError, WeComClient, WeComUnavailable
-from storage.sql import analyses, campaign_targets, campaign_tasks, campaigns, customer_staff, messages, relay_events
+from storage.sql import (analyses, campaign_targets, campaign_tasks, campaigns, customer_staff, messages, orders,
+                         relay_events)
 
 log = logging.getLogger("copilot")
 
@@ -233,6 +234,10 @@ class Campaigns:
             relay_events.c.sender_id == t.c.customer_id, relay_events.c.kind == "join",
             relay_events.c.at * 1000 > t.c.delivered_at, relay_events.c.at * 1000 <= t.c.delivered_at + 7 * 24 * HOUR_MS)
 
+        ordered = sa.exists().where(
+            orders.c.customer_id == t.c.customer_id,
+            orders.c.at > t.c.delivered_at, orders.c.at <= t.c.delivered_at + 7 * 24 * HOUR_MS)
+
         async def count(*where) -> int:
             async with self.engine.connect() as conn:
                 return int((await conn.execute(sa.select(sa.func.count()).select_from(t).where(*where))).scalar_one())
@@ -246,4 +251,4 @@ class Campaigns:
                 "sent_by_staff": await count(t.c.campaign_id == cid, confirmed, t.c.status != "failed"),
                 "delivered": await count(delivered),
                 "replied_48h": await count(delivered, replied),
-                "converted_7d": await count(delivered, sa.or_(bought, joined))}
+                "converted_7d": await count(delivered, sa.or_(bought, joined, ordered))}

@@ -11,13 +11,14 @@ from pydantic import ValidationError
 
 from bot.conversations.pii import mask_text
 from bot.customers.campaigns import CampaignInput
+from bot.customers.orders import OrderInput
 from bot.customers.segments import SegmentFilter, SegmentInput
 from bot.customers.tag_rules import TagRuleInput
 from bot.web.appkeys import COMPONENTS, SETTINGS
 from bot.wecom_api import WeComAPIError, WeComUnavailable
 from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
-from bot.web.requests import read_model, validation_message
+from bot.web.requests import parse_items, read_json, read_model, validation_message
 
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _RULE_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -213,3 +214,20 @@ async def refresh_campaign(request: web.Request) -> web.Response:
     except (WeComAPIError, WeComUnavailable) as exc:
         raise ApiError(502, "wecom_error", f"WeCom answered: {exc}") from None
     return web.json_response(await parts.campaigns.get(cid))
+
+
+# --- orders and ROI ----------------------------------------------------------------------------
+@roles("trainer")
+async def add_orders(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if isinstance(body, dict) and set(body) - {"items"}:
+        raise ApiError(400, "invalid_request", 'body must be {"items": [...]}')
+    valid, errors = parse_items(body, 1000, OrderInput.model_validate, (ValidationError,))
+    accepted, duplicates = await _parts(request).orders.add(valid)
+    return web.json_response({"accepted": accepted, "duplicates": duplicates, "errors": errors})
+
+
+@roles("qa", "trainer")
+async def touchpoints(request: web.Request) -> web.Response:
+    days = _int(request, "days", 1, 3650, 30)
+    return web.json_response(await _parts(request).orders.touchpoints(days or 30))

@@ -49,6 +49,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/segments", customers_api.list_segments)
     r.add_post("/api/v1/segments", customers_api.create_segment)
     r.add_get("/api/v1/segments/{id}/customers", customers_api.segment_customers)
+    r.add_post("/api/v1/orders", customers_api.add_orders)
+    r.add_get("/api/v1/analytics/touchpoints", customers_api.touchpoints)
     r.add_get("/api/v1/campaigns", customers_api.list_campaigns)
     r.add_post("/api/v1/campaigns", customers_api.create_campaign)
     r.add_get("/api/v1/campaigns/{id}", customers_api.get_campaign)
