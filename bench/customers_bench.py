@@ -179,17 +179,22 @@ def main() -> None:
     p.add_argument("--profiles", type=int, default=1_000_000)
     p.add_argument("--messages", type=int, default=20_000)
     p.add_argument("--database", help="SQLAlchemy URL (default: a temporary SQLite file)")
+    p.add_argument("--only", choices=("segments", "rules"))
     a = p.parse_args()
     from bot.settings import normalise_database_url
 
     with tempfile.TemporaryDirectory() as d:
         url = normalise_database_url(a.database) if a.database else f"sqlite+aiosqlite:///{d}/bench.db"
-        [(dialect, n, fill_s, rows)] = asyncio.run(bench_segments(url, a.profiles))
-        print(f"\n## segment counts over {n:,} profiles ({dialect}; filled in {fill_s:.0f}s)\n")
-        print("| filter | count | SQL p50 ms | SQL p95 ms | numpy mask p50 ms | numpy p95 ms |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, count, p50, p95, b50, b95 in rows:
-            print(f"| {name} | {count:,} | {p50:.1f} | {p95:.1f} | {b50:.2f} | {b95:.2f} |")
+        if a.only != "rules":
+            [(dialect, n, fill_s, rows)] = asyncio.run(bench_segments(url, a.profiles))
+            print(f"\n## segment counts over {n:,} profiles ({dialect}; filled in {fill_s:.0f}s)\n")
+            print("| filter | count | SQL p50 ms | SQL p95 ms | numpy mask p50 ms | numpy p95 ms |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for name, count, p50, p95, b50, b95 in rows:
+                print(f"| {name} | {count:,} | {p50:.1f} | {p95:.1f} | {b50:.2f} | {b95:.2f} |")
+        if a.only == "segments":
+            return
+        dialect = url.split(":", 1)[0].split("+", 1)[0]
         rate, tagged = asyncio.run(bench_rules(url, a.messages))
         print(f"\n## tag rules after analysis ({dialect}): {a.messages:,} messages from 2,000 customers, batches of 100, "
               f"3 rules: **{rate:,.0f} messages/s** ({tagged} tags held at the end)")

@@ -139,43 +139,43 @@ class TagRules:
         async with self.engine.connect() as conn:
             rules = (await conn.execute(sa.select(tag_rules).where(tag_rules.c.enabled.is_(True)))).mappings().all()
         chunks = [list(ids[i:i + 500]) for i in range(0, len(ids), 500)] if ids is not None else [None]
-        for r in rules:
-            for chunk in chunks:
-                a, d = await self._apply(r, chunk)
-                added, removed = added + a, removed + d
+        for chunk in chunks:
+            async with self.engine.begin() as conn:  # one transaction for every rule of a chunk
+                for r in rules:
+                    a, d = await self._apply(conn, r, chunk)
+                    added, removed = added + a, removed + d
         return {"added": added, "removed": removed}
 
-    async def _apply(self, rule, ids: Sequence[str] | None) -> tuple[int, int]:
+    async def _apply(self, conn: AsyncConnection, rule, ids: Sequence[str] | None) -> tuple[int, int]:
         source = f"rule:{rule['id']}"
-        async with self.engine.begin() as conn:
-            holding = {row[0] for row in (await conn.execute(self._holding(rule["when"], ids))).all()}
-            # Only customers with a profile are tagged (relay senders may be staff or friends' stand-ins).
-            if holding and "relays_min" in rule["when"]:
-                holding = {row[0] for row in (await conn.execute(
-                    sa.select(customers.c.id).where(customers.c.id.in_(list(holding))))).all()}
-            have_q = sa.select(customer_tags.c.customer_id, customer_tags.c.source).where(customer_tags.c.tag == rule["tag"])
-            if ids is not None:
-                have_q = have_q.where(customer_tags.c.customer_id.in_(ids))
-            have = dict((await conn.execute(have_q)).all())
-            new = sorted(holding - set(have))
-            gone = sorted(c for c, src in have.items() if src == source and c not in holding) \
-                if rule["remove_when_false"] else []
-            now = datetime.now(timezone.utc)
-            inserted: list[str] = []
-            for i in range(0, len(new), 1000):
-                # Another process evaluating the same customer may have tagged them a moment ago:
-                # only the rows this statement inserted are queued for WeCom.
-                stmt = dialect_insert(self.engine, customer_tags).on_conflict_do_nothing().returning(
-                    customer_tags.c.customer_id)
-                part = (await conn.execute(stmt, [{"customer_id": c, "tag": rule["tag"], "source": source,
-                                                   "added_at": now} for c in new[i:i + 1000]])).scalars().all()
-                inserted += part
-                await self._queue(conn, part, rule["tag"], "add", now)
-            for i in range(0, len(gone), 1000):
-                part = gone[i:i + 1000]
-                await conn.execute(customer_tags.delete().where(customer_tags.c.tag == rule["tag"],
-                                                                customer_tags.c.customer_id.in_(part)))
-                await self._queue(conn, part, rule["tag"], "remove", now)
+        holding = {row[0] for row in (await conn.execute(self._holding(rule["when"], ids))).all()}
+        # Only customers with a profile are tagged (relay senders may be staff or friends' stand-ins).
+        if holding and "relays_min" in rule["when"]:
+            holding = {row[0] for row in (await conn.execute(
+                sa.select(customers.c.id).where(customers.c.id.in_(list(holding))))).all()}
+        have_q = sa.select(customer_tags.c.customer_id, customer_tags.c.source).where(customer_tags.c.tag == rule["tag"])
+        if ids is not None:
+            have_q = have_q.where(customer_tags.c.customer_id.in_(ids))
+        have = dict((await conn.execute(have_q)).all())
+        new = sorted(holding - set(have))
+        gone = sorted(c for c, src in have.items() if src == source and c not in holding) \
+            if rule["remove_when_false"] else []
+        now = datetime.now(timezone.utc)
+        inserted: list[str] = []
+        for i in range(0, len(new), 1000):
+            # Another process evaluating the same customer may have tagged them a moment ago:
+            # only the rows this statement inserted are queued for WeCom.
+            stmt = dialect_insert(self.engine, customer_tags).on_conflict_do_nothing().returning(
+                customer_tags.c.customer_id)
+            part = (await conn.execute(stmt, [{"customer_id": c, "tag": rule["tag"], "source": source,
+                                               "added_at": now} for c in new[i:i + 1000]])).scalars().all()
+            inserted += part
+            await self._queue(conn, part, rule["tag"], "add", now)
+        for i in range(0, len(gone), 1000):
+            part = gone[i:i + 1000]
+            await conn.execute(customer_tags.delete().where(customer_tags.c.tag == rule["tag"],
+                                                            customer_tags.c.customer_id.in_(part)))
+            await self._queue(conn, part, rule["tag"], "remove", now)
         return len(inserted), len(gone)
 
     @staticmethod
