@@ -21,9 +21,11 @@ from bot.foreground import Foreground
 from bot.gateway.event_queue import EventQueue
 from bot.gateway.router import Router
 from bot.customers.campaigns import Campaigns
+from bot.customers.fission import Fission
 from bot.customers.orders import Orders
 from bot.customers.profiles import CustomerStore
 from bot.customers.segments import Segments
+from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
 from bot.customers.tag_rules import TagRules
 from bot.handlers import archive, contacts, kf, welcome
@@ -74,6 +76,8 @@ class Components:
     segments: Segments
     campaigns: Campaigns
     orders: Orders
+    stores: StoreDirectory
+    fission: Fission
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -83,7 +87,7 @@ class Components:
             "settings": self.settings, "redis": self.redis, "engine": self.engine, "channels": self.channels,
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
             "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
-            "pipeline": self.pipeline, "puller": self.puller, "customers": self.customers,
+            "pipeline": self.pipeline, "puller": self.puller, "customers": self.customers, "fission": self.fission,
         }
 
 
@@ -145,6 +149,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         customers = CustomerStore(engine, settings.timezone)
         tag_rules = TagRules(engine, customers)
         segments = Segments(engine)
+        fission = Fission(engine, wecom)
 
         async def customer_ops(msgs: list[dict], _results: dict) -> None:
             touched = await customers.observe(msgs)
@@ -168,7 +173,8 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             router=build_router(), wecom=wecom, nlp=nlp, relays=relays, announcer=announcer, knowledge=knowledge,
             conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, customers=customers,
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
-            campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine), puller=puller,
+            campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
+            stores=StoreDirectory(engine, redis), fission=fission, puller=puller,
             admin_token=admin_token,
         )
 

@@ -120,6 +120,11 @@ async def refresh_campaigns(parts: "Components") -> None:
             await parts.campaigns.refresh(c["id"])
 
 
+async def settle_fission(parts: "Components") -> None:
+    """Fission invites past their retention window count (or not)."""
+    await parts.fission.settle()
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -134,6 +139,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("push-tags", every=5.0, run=push_tags),
     Job("send-campaigns", every=10.0, run=send_campaigns),
     Job("refresh-campaigns", every=900.0, run=refresh_campaigns, first_after=120.0),
+    Job("settle-fission", every=600.0, run=settle_fission, first_after=60.0),
 )
 
 

@@ -494,6 +494,67 @@ orders = sa.Table(
     sa.Index("ix_orders_customer_at", "customer_id", "at"),
 )
 
+# Stores, for nearest-store routing (docs/CUSTOMERS.md).
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lng", sa.Float, nullable=False),
+    sa.Column("hours", sa.String(64), nullable=True),                # "10:00-22:00"
+    sa.Column("staff", sa.JSON, nullable=False),                     # WeCom userids
+    sa.Column("group_chat_id", sa.String(128), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Fission (裂变): participants invite friends through their own contact way (state f:<campaign>:<n>).
+fission_campaigns = sa.Table(
+    "fission_campaigns",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("starts_at", sa.BigInteger, nullable=False),          # ms
+    sa.Column("ends_at", sa.BigInteger, nullable=False),
+    sa.Column("retain_hours", sa.Integer, nullable=False),
+    sa.Column("reward_tiers", sa.JSON, nullable=False),             # [{"invites": n, "reward": str}]
+    sa.Column("staff", sa.JSON, nullable=False),                    # members the participants' codes add
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+fission_participants = sa.Table(
+    "fission_participants",
+    metadata,
+    sa.Column("campaign_id", sa.String(16), primary_key=True),
+    sa.Column("participant_id", sa.String(128), primary_key=True),
+    sa.Column("state", sa.String(30), nullable=False, unique=True),
+    sa.Column("config_id", sa.String(64), nullable=True),
+    sa.Column("qr_code", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+fission_invites = sa.Table(
+    "fission_invites",
+    metadata,
+    sa.Column("campaign_id", sa.String(16), primary_key=True),
+    sa.Column("invitee_id", sa.String(128), primary_key=True),      # one invite per new contact and campaign
+    sa.Column("state", sa.String(30), nullable=False, index=True),
+    sa.Column("staff_id", sa.String(128), nullable=False),
+    sa.Column("added_at", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),             # pending | counted | rejected
+    sa.Column("reason", sa.String(64), nullable=True),
+)
+
+fission_claims = sa.Table(
+    "fission_claims",
+    metadata,
+    sa.Column("campaign_id", sa.String(16), primary_key=True),
+    sa.Column("participant_id", sa.String(128), primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),                # the tier's invites threshold
+    sa.Column("fulfilled_by", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # --- learning loop -------------------------------------------------------------------------
 # One label per task and text (the latest wins): trainers' labels and corrections from work people
 # already do, with who, when, where from and the model that was wrong.

@@ -1,9 +1,11 @@
 """External-contact events keep customer profiles current: who follows whom, from which channel,
-and who left (bot/customers/profiles.py). The name comes from WeCom once, when known."""
+and who left (bot/customers/profiles.py), and count fission invites (bot/customers/fission.py).
+The name comes from WeCom once, when known."""
 from __future__ import annotations
 
 import logging
 
+from bot.customers.fission import Fission
 from bot.customers.profiles import ContactChange, CustomerStore
 from bot.gateway.messages import ExternalContactEvent
 from bot.gateway.router import Router
@@ -15,9 +17,17 @@ router = Router()
 KINDS = ("add_external_contact", "edit_external_contact", "del_external_contact", "del_follow_user")
 
 
-async def contact_changed(event: ExternalContactEvent, customers: CustomerStore, wecom: WeComClient | None) -> None:
+async def contact_changed(event: ExternalContactEvent, customers: CustomerStore, wecom: WeComClient | None,
+                          fission: Fission | None = None) -> None:
     if not event.external_user_id or not event.user_id:
         return
+    at_ms = int(event.create_time) * 1000
+    if fission is not None:
+        # Before the profile changes: whether the invitee was a customer already decides the invite.
+        if event.change_type == "add_external_contact" and event.state:
+            await fission.contact_added(event.state, event.external_user_id, event.user_id, at_ms)
+        elif event.change_type == "del_follow_user":
+            await fission.contact_deleted(event.external_user_id, at_ms)
     await customers.contact_changed(ContactChange(event.change_type, event.user_id, event.external_user_id,
                                                   event.state or None, int(event.create_time) * 1000))
     if event.change_type == "add_external_contact" and wecom is not None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.conversations.pii import mask_text
 from bot.customers.campaigns import CampaignInput
+from bot.customers.fission import FissionError, FissionInput
 from bot.customers.orders import OrderInput
 from bot.customers.segments import SegmentFilter, SegmentInput
+from bot.customers.stores import StoreInput
 from bot.customers.tag_rules import TagRuleInput
 from bot.web.appkeys import COMPONENTS, SETTINGS
 from bot.wecom_api import WeComAPIError, WeComUnavailable
@@ -231,3 +233,102 @@ async def add_orders(request: web.Request) -> web.Response:
 async def touchpoints(request: web.Request) -> web.Response:
     days = _int(request, "days", 1, 3650, 30)
     return web.json_response(await _parts(request).orders.touchpoints(days or 30))
+
+
+# --- stores ------------------------------------------------------------------------------------
+@roles("trainer")
+async def add_stores(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if isinstance(body, dict) and set(body) - {"items"}:
+        raise ApiError(400, "invalid_request", 'body must be {"items": [...]}')
+    valid, errors = parse_items(body, 10_000, StoreInput.model_validate, (ValidationError,))
+    return web.json_response({"accepted": await _parts(request).stores.add(valid), "errors": errors})
+
+
+@roles("staff", "qa", "trainer")
+async def list_stores(request: web.Request) -> web.Response:
+    return web.json_response({"items": await _parts(request).stores.list()})
+
+
+def _coordinate(request: web.Request, name: str, bound: float) -> float:
+    try:
+        v = float(request.query[name])
+    except (KeyError, ValueError):
+        raise ApiError(400, "invalid_request", f"{name} is required and must be a number") from None
+    if not -bound <= v <= bound:  # NaN fails this too
+        raise ApiError(400, "invalid_request", f"{name} must be within ±{bound:g}")
+    return v
+
+
+@roles("staff", "qa", "trainer")
+async def nearest_stores(request: web.Request) -> web.Response:
+    lat, lng = _coordinate(request, "lat", 90), _coordinate(request, "lng", 180)
+    k = _int(request, "k", 1, 50, 3)
+    return web.json_response({"items": await _parts(request).stores.nearest(lat, lng, k or 3)})
+
+
+# --- fission -----------------------------------------------------------------------------------
+_FISSION_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+class Participant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: str = Field(pattern=r"^(wm|wo)[A-Za-z0-9_\-]{1,126}$")
+
+
+class Claim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    participant_id: str = Field(min_length=1, max_length=128)
+    tier: int = Field(ge=1, le=10_000)
+
+
+def _fission_id(request: web.Request) -> str:
+    fid = request.match_info["id"]
+    if not _FISSION_ID.match(fid):
+        raise ApiError(404, "not_found", "no such fission campaign")
+    return fid
+
+
+async def _fission(coro):
+    try:
+        return await coro
+    except FissionError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    except (WeComAPIError, WeComUnavailable) as exc:
+        raise ApiError(502, "wecom_error", f"WeCom answered: {exc}") from None
+
+
+@roles("trainer")
+async def create_fission(request: web.Request) -> web.Response:
+    req = await read_model(request, FissionInput)
+    return web.json_response(await _parts(request).fission.create(req), status=201)
+
+
+@roles("qa", "trainer")
+async def get_fission(request: web.Request) -> web.Response:
+    out = await _parts(request).fission.get(_fission_id(request))
+    if out is None:
+        raise ApiError(404, "not_found", "no such fission campaign")
+    return web.json_response(out)
+
+
+@roles("staff", "trainer")
+async def join_fission(request: web.Request) -> web.Response:
+    fid = _fission_id(request)
+    req = await read_model(request, Participant)
+    return web.json_response(await _fission(_parts(request).fission.join(fid, req.customer_id)))
+
+
+@roles("staff", "qa", "trainer")
+async def fission_leaderboard(request: web.Request) -> web.Response:
+    fid = _fission_id(request)
+    return web.json_response({"items": await _fission(_parts(request).fission.leaderboard(fid))})
+
+
+@roles("trainer")
+async def fission_claim(request: web.Request) -> web.Response:
+    fid = _fission_id(request)
+    req = await read_model(request, Claim)
+    who = principal(request)
+    return web.json_response(await _fission(_parts(request).fission.claim(fid, req.participant_id, req.tier,
+                                                                          f"{who.role}:{who.name}")))
