@@ -28,6 +28,7 @@ from bot.customers.segments import Segments
 from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
 from bot.customers.tag_rules import TagRules
+from bot.customers.work_orders import WorkOrders
 from bot.handlers import archive, contacts, kf, welcome
 from bot.learning.job_runner import TrainingRunner
 from bot.learning.registry import ModelRegistry
@@ -78,6 +79,7 @@ class Components:
     orders: Orders
     stores: StoreDirectory
     fission: Fission
+    work_orders: WorkOrders
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -151,9 +153,14 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         segments = Segments(engine)
         fission = Fission(engine, wecom)
 
-        async def customer_ops(msgs: list[dict], _results: dict) -> None:
+        high, medium, low = settings.work_order_sla_hours
+        work_orders = WorkOrders(engine, redis, wecom, settings.work_order_owner,
+                                 {"high": high, "medium": medium, "low": low}, settings.public_url)
+
+        async def customer_ops(msgs: list[dict], results: dict) -> None:
             touched = await customers.observe(msgs)
             await tag_rules.evaluate(sorted(touched))
+            await work_orders.from_analysed(msgs, results)
 
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
                             settings.unanswered_sla_minutes * 60_000, after_save=customer_ops)
@@ -174,7 +181,8 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, customers=customers,
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
             campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
-            stores=StoreDirectory(engine, redis), fission=fission, puller=puller,
+            stores=StoreDirectory(engine, redis), fission=fission,
+            work_orders=work_orders, puller=puller,
             admin_token=admin_token,
         )
 

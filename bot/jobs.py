@@ -125,6 +125,11 @@ async def settle_fission(parts: "Components") -> None:
     await parts.fission.settle()
 
 
+async def work_order_alerts(parts: "Components") -> None:
+    """New work orders to their owners, missed SLAs to the owners' leaders; each once (claimed in SQL)."""
+    await parts.work_orders.alert_and_escalate()
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -140,6 +145,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("send-campaigns", every=10.0, run=send_campaigns),
     Job("refresh-campaigns", every=900.0, run=refresh_campaigns, first_after=120.0),
     Job("settle-fission", every=600.0, run=settle_fission, first_after=60.0),
+    Job("work-order-alerts", every=30.0, run=work_order_alerts),
 )
 
 

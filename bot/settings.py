@@ -119,6 +119,19 @@ def _database_url(env: Mapping[str, str], name: str, default: str | None) -> str
     return normalise_database_url(value) if value is not None else None
 
 
+def _sla_hours(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        values = tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        raise SettingsError(f"{name} must be three hours for high,medium,low, e.g. 2,8,24; got {raw!r}") from None
+    if len(values) != 3 or any(not 0 < v <= 24 * 90 for v in values):
+        raise SettingsError(f"{name} must be three hours for high,medium,low (each 0 < h <= 2160); got {raw!r}")
+    return values
+
+
 def _redis_url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     value = _str(env, name, default)
     if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
@@ -197,6 +210,11 @@ class Settings:
     unanswered_sla_minutes: int = var("COPILOT_UNANSWERED_SLA_MINUTES", 30, integer(1))
     kf_autoreply: bool = var("COPILOT_KF_AUTOREPLY", False, _bool)
     kf_min_score: float = var("COPILOT_KF_MIN_SCORE", 0.75, number(0.0))
+
+    # --- work orders (docs/EXPERIENCE.md) ---
+    work_order_owner: str = var("COPILOT_WORK_ORDER_OWNER", "")
+    work_order_sla_hours: tuple[float, ...] = var("COPILOT_WORK_ORDER_SLA_HOURS", (2.0, 8.0, 24.0), _sla_hours)
+    public_url: str = var("COPILOT_PUBLIC_URL", "")
 
     # --- relays ---
     relay_announce_interval: float = var("COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, number(0.0))

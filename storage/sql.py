@@ -555,6 +555,42 @@ fission_claims = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Work orders: a complaint someone owns and closes, with an SLA and an audit trail (docs/EXPERIENCE.md).
+work_orders = sa.Table(
+    "work_orders",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("cause", sa.String(32), nullable=False),              # complaint | negative_sentiment | manual
+    sa.Column("status", sa.String(16), nullable=False),             # open | in_progress | resolved | closed
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("staff_id", sa.String(128), nullable=True),           # the staff member of the conversation
+    sa.Column("conversation_id", sa.String(300), nullable=True),
+    sa.Column("evidence", sa.JSON, nullable=False),                 # [msgid]
+    sa.Column("due_at", sa.BigInteger, nullable=False),             # ms
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("resolved_at", sa.BigInteger, nullable=True),
+    sa.Column("alerted_at", sa.BigInteger, nullable=True),          # the owner was told
+    sa.Column("escalated_to", sa.String(128), nullable=True),
+    sa.Column("escalated_at", sa.BigInteger, nullable=True),
+    sa.Column("active_key", sa.String(200), nullable=True, unique=True),  # customer|cause while not closed
+    sa.Index("ix_work_orders_status_due", "status", "due_at"),
+    sa.Index("ix_work_orders_customer", "customer_id"),
+)
+
+work_order_events = sa.Table(
+    "work_order_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(16), nullable=False, index=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),               # opened | evidence | transition | alert | escalation
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+
 # --- learning loop -------------------------------------------------------------------------
 # One label per task and text (the latest wins): trainers' labels and corrections from work people
 # already do, with who, when, where from and the model that was wrong.

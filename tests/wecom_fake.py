@@ -22,6 +22,7 @@ class FakeWeCom:
     token_requests: int = 0
     used_welcome_codes: set[str] = field(default_factory=set)
     kf_messages: list[dict] = field(default_factory=list)  # served by kf/sync_msg, 2 per page
+    users: dict[str, dict] = field(default_factory=dict)  # user/get answers: {"direct_leader": [...]}
     templates: dict[str, dict] = field(default_factory=dict)  # add_msg_template tasks by msgid
     not_friends: set[str] = field(default_factory=set)       # external ids add_msg_template fails for
     strict_tags: bool = False  # True: mark_tag refuses tag ids not in the corp tag library (40068)
@@ -141,6 +142,11 @@ class FakeWeCom:
             nxt = str(start + limit) if t["confirmed_at"] and start + limit < len(ext) else ""
             return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": nxt, "send_list": [
                 {"external_userid": e, "userid": t.get("sender"), "status": 1, "send_time": t["confirmed_at"]} for e in page]})
+        if path == "/cgi-bin/user/get":
+            uid = request.query.get("userid", "")
+            if uid not in self.users:
+                return web.json_response({"errcode": 60111, "errmsg": "userid not found"})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "userid": uid, **self.users[uid]})
         if path == "/cgi-bin/externalcontact/add_contact_way":
             if not (body or {}).get("user") or (body or {}).get("scene") not in (1, 2):
                 return web.json_response({"errcode": 40058, "errmsg": "invalid parameter"})

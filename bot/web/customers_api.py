@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.conversations.pii import mask_text
 from bot.customers.campaigns import CampaignInput
+from bot.customers.work_orders import STATUSES, Transition, WorkOrderError, WorkOrderInput
 from bot.customers.fission import FissionError, FissionInput
 from bot.customers.orders import OrderInput
 from bot.customers.segments import SegmentFilter, SegmentInput
@@ -332,3 +333,62 @@ async def fission_claim(request: web.Request) -> web.Response:
     who = principal(request)
     return web.json_response(await _fission(_parts(request).fission.claim(fid, req.participant_id, req.tier,
                                                                           f"{who.role}:{who.name}")))
+
+
+# --- work orders -------------------------------------------------------------------------------
+async def _wo(coro):
+    try:
+        return await coro
+    except WorkOrderError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+
+
+@roles("staff", "qa", "trainer")
+async def list_work_orders(request: web.Request) -> web.Response:
+    q, who = request.query, principal(request)
+    status = q.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid_request", f"status must be one of {', '.join(STATUSES)}")
+    limit = _int(request, "limit", 1, 200, 50)
+    items, nxt = await _wo(_parts(request).work_orders.list(status, q.get("customer_id") or None, who.member_scope,
+                                                            limit or 50, q.get("cursor") or None))
+    return web.json_response({"items": items, "next": nxt})
+
+
+@roles("qa", "trainer")
+async def create_work_order(request: web.Request) -> web.Response:
+    req = await read_model(request, WorkOrderInput)
+    who = principal(request)
+    order, created = await _wo(_parts(request).work_orders.open_or_attach(
+        req.customer_id, req.cause, req.severity, req.evidence, None, None, f"{who.role}:{who.name}"))
+    return web.json_response(order, status=201 if created else 200)
+
+
+def _order_id(request: web.Request) -> str:
+    oid = request.match_info["id"]
+    if not _RULE_ID.match(oid):
+        raise ApiError(404, "not_found", "no such work order")
+    return oid
+
+
+async def _visible(request: web.Request, oid: str) -> dict:
+    order = await _parts(request).work_orders.get(oid)
+    scope = principal(request).member_scope
+    if order is None or (scope is not None and scope not in (order["owner"], order["staff_id"])):
+        raise ApiError(404, "not_found", "no such work order")
+    return order
+
+
+@roles("staff", "qa", "trainer")
+async def get_work_order(request: web.Request) -> web.Response:
+    return web.json_response(await _visible(request, _order_id(request)))
+
+
+@roles("staff", "qa", "trainer")
+async def transition_work_order(request: web.Request) -> web.Response:
+    oid = _order_id(request)
+    req = await read_model(request, Transition)
+    await _visible(request, oid)
+    who = principal(request)
+    return web.json_response(await _wo(_parts(request).work_orders.transition(oid, req.to, f"{who.role}:{who.name}",
+                                                                              req.note)))
