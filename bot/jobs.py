@@ -87,34 +87,34 @@ async def nightly_training(parts: "Components") -> None:
             log.info("nightly training queued", extra={"task": task, "new_labels": n, "job_id": job["id"]})
 
 
-async def evaluate_tag_rules(parts: "Components") -> None:
-    """Every rule over everyone (dormancy changes with time alone), in one process at a time."""
-    if await parts.redis.set(keys.TAG_RULES_LOCK, b"1", nx=True, ex=600):
+async def in_one_process(parts: "Components", lock: str, ttl: int, work: Callable[[], Awaitable[object]]) -> None:
+    """Run `work` unless another process holds `lock` (a Redis key that expires after `ttl` s)."""
+    if await parts.redis.set(lock, b"1", nx=True, ex=ttl):
         try:
-            await parts.tag_rules.evaluate()
+            await work()
         finally:
-            await parts.redis.delete(keys.TAG_RULES_LOCK)
+            await parts.redis.delete(lock)
+
+
+async def evaluate_tag_rules(parts: "Components") -> None:
+    """Every rule over everyone (dormancy changes with time alone)."""
+    await in_one_process(parts, keys.TAG_RULES_LOCK, 600, parts.tag_rules.evaluate)
 
 
 async def push_tags(parts: "Components") -> None:
-    if await parts.redis.set(keys.TAG_PUSH_LOCK, b"1", nx=True, ex=120):
-        try:
-            while await parts.tag_pusher.run_once():
-                pass
-        finally:
-            await parts.redis.delete(keys.TAG_PUSH_LOCK)
+    async def drain() -> None:
+        while await parts.tag_pusher.run_once():
+            pass
+
+    await in_one_process(parts, keys.TAG_PUSH_LOCK, 120, drain)
 
 
 async def send_campaigns(parts: "Components") -> None:
-    if await parts.redis.set(keys.CAMPAIGN_LOCK, b"1", nx=True, ex=300):
-        try:
-            await parts.campaigns.send_due()
-        finally:
-            await parts.redis.delete(keys.CAMPAIGN_LOCK)
+    await in_one_process(parts, keys.CAMPAIGN_LOCK, 300, parts.campaigns.send_due)
 
 
 async def refresh_campaigns(parts: "Components") -> None:
-
+    """Results of the 50 newest sent campaigns, from WeCom."""
     for c in await parts.campaigns.list(50):
         if c and c["status"] == "sent":
             await parts.campaigns.refresh(c["id"])

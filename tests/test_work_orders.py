@@ -5,24 +5,7 @@ from __future__ import annotations
 
 import time
 
-from server import make_worker
-
-
-async def token(client, admin_headers, role, userid=None):
-    body = {"role": role, "name": f"{role} one", **({"userid": userid} if userid else {})}
-    resp = await client.post("/api/v1/tokens", json=body, headers=admin_headers)
-    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
-
-
-def rec(msgid, sender, text, to="zhangsan", t=0):
-    return {"msgid": msgid, "action": "send", "from": sender, "tolist": [to], "msgtime": t, "msgtype": "text",
-            "text": {"content": text}}
-
-
-async def ingest(client, admin_headers, parts, records):
-    resp = await client.post("/api/v1/archive", json={"items": records}, headers=admin_headers)
-    assert resp.status == 200, await resp.text()
-    await make_worker(parts).drain()
+from tests.test_customers import ingest, rec, token
 
 
 async def test_an_angry_customer_opens_one_order_alerts_escalates_once_and_the_outcome_shows(

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.customers.segments import SegmentFilter, Segments
+from bot.customers.times import aware_utc
 from bot.wecom_api import WeComAPIError, WeComClient, WeComUnavailable
 from storage.sql import (analyses, campaign_targets, campaign_tasks, campaigns, customer_staff, messages, orders,
                          relay_events)
@@ -44,16 +45,7 @@ class CampaignInput(BaseModel):
     @field_validator("scheduled_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None:
-            if v.tzinfo is None:
-                raise ValueError("scheduled_at must include a timezone offset")
-            try:
-                v = v.astimezone(timezone.utc)
-            except OverflowError:
-                raise ValueError("scheduled_at is out of range") from None
-            if not 2000 <= v.year <= 2999:
-                raise ValueError("scheduled_at must be between the years 2000 and 2999")
-        return v
+        return aware_utc(v, "scheduled_at") if v is not None else None
 
 
 def _iso(v: datetime) -> str:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.customers.times import aware_utc
 from bot.wecom_api import WeComClient
 from storage.sql import (analyses, customer_staff, customers, fission_campaigns, fission_claims, fission_invites,
                          fission_participants, messages, orders)
@@ -43,11 +44,7 @@ class FissionInput(BaseModel):
 
     @model_validator(mode="after")
     def _period(self):
-        for v in (self.starts_at, self.ends_at):
-            if v.tzinfo is None:
-                raise ValueError("starts_at and ends_at must include a timezone offset")
-            if not 2000 <= v.astimezone(timezone.utc).year <= 2999:
-                raise ValueError("starts_at and ends_at must be between the years 2000 and 2999")
+        self.starts_at, self.ends_at = aware_utc(self.starts_at, "starts_at"), aware_utc(self.ends_at, "ends_at")
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         if len({t.invites for t in self.reward_tiers}) != len(self.reward_tiers):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.customers.profiles import DAY_MS
+from bot.customers.times import aware_utc
 from storage.sql import campaign_targets, campaigns, customer_staff, customers, dialect_insert, orders
 
 ID = r"^[A-Za-z0-9_\-:.]{1,64}$"
@@ -33,15 +34,7 @@ class OrderInput(BaseModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("at must include a timezone offset")
-        try:
-            v = v.astimezone(timezone.utc)
-        except OverflowError:
-            raise ValueError("at is out of range") from None
-        if not 2000 <= v.year <= 2999:
-            raise ValueError("at must be between the years 2000 and 2999")
-        return v
+        return aware_utc(v, "at")
 
 
 class Orders:
@@ -76,7 +69,8 @@ class Orders:
                               sa.func.sum(orders.c.amount_cents))
                     .select_from(base).where(orders.c.at >= since).group_by(col).order_by(sa.func.sum(orders.c.amount_cents).desc()))
             async with self.engine.connect() as conn:
-                return [{"key": k, "orders": n, "buyers": b, "revenue": round((c or 0) / 100, 2)}
+                # (PostgreSQL sums a bigint as numeric: int() before JSON)
+                return [{"key": k, "orders": n, "buyers": b, "revenue": round(int(c or 0) / 100, 2)}
                         for k, n, b, c in (await conn.execute(stmt)).all() if k is not None]
 
         t = campaign_targets
@@ -90,6 +84,6 @@ class Orders:
                 .where(campaigns.c.created_at >= datetime.fromtimestamp(since / 1000, timezone.utc))
                 .group_by(campaigns.c.id, campaigns.c.name))
         async with self.engine.connect() as conn:
-            camp = [{"key": cid, "name": name, "orders": n, "buyers": b, "revenue": round((c or 0) / 100, 2)}
+            camp = [{"key": cid, "name": name, "orders": n, "buyers": b, "revenue": round(int(c or 0) / 100, 2)}
                     for cid, name, n, b, c in (await conn.execute(stmt)).all()]
         return {"days": days, "channels": await by(channel), "staff": await by(staff), "campaigns": camp}

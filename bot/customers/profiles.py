@@ -31,7 +31,7 @@ def day_number(ms: int, tz: ZoneInfo) -> int:
     return d.toordinal() - 719163
 
 
-def _staff_of(conversation_id: str, customer: str) -> str | None:
+def staff_of(conversation_id: str, customer: str) -> str | None:
     """The staff member of a private conversation ("p:<a>|<b>")."""
     if not conversation_id.startswith("p:"):
         return None
@@ -71,7 +71,7 @@ class CustomerStore:
             if m["role"] != "customer" or not is_customer_id(cid):
                 continue
             last[cid] = max(last.get(cid, 0), m["msgtime"])
-            staff = _staff_of(m["conversation_id"], cid)
+            staff = staff_of(m["conversation_id"], cid)
             if staff:
                 follows.setdefault((cid, staff), m["msgtime"])
             days[cid].add(day_number(m["msgtime"], self.tz))

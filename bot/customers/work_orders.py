@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import keys
-from bot.customers.profiles import _staff_of, is_customer_id
+from bot.customers.profiles import staff_of, is_customer_id
 from bot.wecom_api import WeComAPIError, WeComClient, WeComUnavailable
 from storage.sql import analyses, messages, work_order_events, work_orders
 
@@ -137,7 +137,7 @@ class WorkOrders:
             cid = m["sender_id"]
             if not a or m["role"] != "customer" or not is_customer_id(cid):
                 continue
-            staff = _staff_of(m["conversation_id"], cid)
+            staff = staff_of(m["conversation_id"], cid)
             if a["intent"]["label"] == "complaint" and a["sentiment"]["label"] == "negative":
                 threat = any(h["category"] == "abuse" and h["severity"] == "high" for h in a["sensitive"])
                 _, made = await self.open_or_attach(cid, "complaint", "high" if threat else "medium", [m["msgid"]],

@@ -6,8 +6,8 @@
     { id: "qa", label: "质检 QA", roles: ["qa"], render: renderQA },
     { id: "trainer", label: "话术 Trainer", roles: ["trainer"], render: renderTrainer },
     { id: "labels", label: "标注与模型 Models", roles: ["trainer"], render: renderLabels },
-    { id: "customers", label: "客户 Customers", roles: ["staff", "qa", "trainer"], render: renderCustomers },
     { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
+    { id: "customers", label: "客户 Customers", roles: ["staff", "qa", "trainer"], render: renderCustomers },
     { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
   ];
   let me = null;
