@@ -29,7 +29,9 @@ from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
 from bot.customers.tag_rules import TagRules
 from bot.customers.work_orders import WorkOrders
-from bot.handlers import archive, contacts, kf, welcome
+from bot.groups.sop import SopCalendar
+from bot.groups.store import GroupStore
+from bot.handlers import archive, contacts, groups as group_events, kf, welcome
 from bot.learning.job_runner import TrainingRunner
 from bot.learning.registry import ModelRegistry
 from bot.lifetime import DiesWithParent
@@ -80,6 +82,8 @@ class Components:
     stores: StoreDirectory
     fission: Fission
     work_orders: WorkOrders
+    groups: GroupStore
+    sop: SopCalendar
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -90,6 +94,7 @@ class Components:
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
             "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
             "pipeline": self.pipeline, "puller": self.puller, "customers": self.customers, "fission": self.fission,
+            "groups": self.groups,
         }
 
 
@@ -97,6 +102,7 @@ def build_router() -> Router:
     router = Router()
     router.include(welcome.router)
     router.include(contacts.router)
+    router.include(group_events.router)
     router.include(relay_handlers.router)
     router.include(kf.router)
     router.include(archive.router)
@@ -152,6 +158,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         tag_rules = TagRules(engine, customers)
         segments = Segments(engine)
         fission = Fission(engine, wecom)
+        groups = GroupStore(engine, wecom)
 
         high, medium, low = settings.work_order_sla_hours
         work_orders = WorkOrders(engine, redis, wecom, settings.work_order_owner,
@@ -182,7 +189,8 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
             campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
             stores=StoreDirectory(engine, redis), fission=fission,
-            work_orders=work_orders, puller=puller,
+            work_orders=work_orders, groups=groups, sop=SopCalendar(engine, groups, wecom, settings.timezone),
+            puller=puller,
             admin_token=admin_token,
         )
 

@@ -130,6 +130,15 @@ async def work_order_alerts(parts: "Components") -> None:
     await parts.work_orders.alert_and_escalate()
 
 
+async def run_sop(parts: "Components") -> None:
+    """Group SOP posts now due become group 群发 tasks and owner reminders (bot/groups/sop.py)."""
+    await in_one_process(parts, keys.SOP_LOCK, 300, parts.sop.run_due)
+
+
+async def track_sop(parts: "Components") -> None:
+    await in_one_process(parts, keys.SOP_LOCK, 300, parts.sop.track)
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -146,6 +155,8 @@ SCHEDULE: tuple[Job, ...] = (
     Job("refresh-campaigns", every=900.0, run=refresh_campaigns, first_after=120.0),
     Job("settle-fission", every=600.0, run=settle_fission, first_after=60.0),
     Job("work-order-alerts", every=30.0, run=work_order_alerts),
+    Job("run-sop", every=60.0, run=run_sop),
+    Job("track-sop", every=600.0, run=track_sop, first_after=300.0),
 )
 
 

@@ -63,6 +63,7 @@ MINING_DAILY = f"{PREFIX}mining:daily"  # one process mines draft scripts per da
 TAG_RULES_LOCK = f"{PREFIX}customers:tag_rules"  # one process evaluates every rule over everyone
 TAG_PUSH_LOCK = f"{PREFIX}customers:tag_push"  # one process sends the mark_tag outbox
 CAMPAIGN_LOCK = f"{PREFIX}customers:campaigns"  # one process creates campaigns' WeCom tasks
+SOP_LOCK = f"{PREFIX}groups:sop"  # one process carries out and tracks group SOP posts
 
 
 def training_nightly(day: str) -> str:

@@ -591,6 +591,46 @@ work_order_events = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
 )
 
+# Customer groups (客户群), kept from change_external_chat and groupchat/get (docs/GROUPS.md).
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("owner", sa.String(128), nullable=True),
+    sa.Column("type", sa.String(32), nullable=True),                 # chosen by operators: store, member, flash_sale…
+    sa.Column("status", sa.String(12), nullable=False),              # active | dismissed
+    sa.Column("member_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("joins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("leaves", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+sop_plans = sa.Table(
+    "sop_plans",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("group_type", sa.String(32), nullable=False),
+    sa.Column("target_mix", sa.JSON, nullable=False),               # {"practical": 3, "interaction": 3, ...}
+    sa.Column("posts", sa.JSON, nullable=False),                    # [{"weekday", "time", "kind", "text"}]
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One planned post in one group at one time: pending → sent | missed.
+sop_runs = sa.Table(
+    "sop_runs",
+    metadata,
+    sa.Column("plan_id", sa.String(16), primary_key=True),
+    sa.Column("post", sa.Integer, primary_key=True),                # index in the plan's posts
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("due_at", sa.BigInteger, primary_key=True),           # ms
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),             # pending | sent | missed | failed
+    sa.Column("msgid", sa.String(128), nullable=True),              # the 群发 task
+    sa.Column("error", sa.Text, nullable=True),
+)
+
 # --- learning loop -------------------------------------------------------------------------
 # One label per task and text (the latest wins): trainers' labels and corrections from work people
 # already do, with who, when, where from and the model that was wrong.

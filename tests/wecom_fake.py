@@ -22,6 +22,7 @@ class FakeWeCom:
     token_requests: int = 0
     used_welcome_codes: set[str] = field(default_factory=set)
     kf_messages: list[dict] = field(default_factory=list)  # served by kf/sync_msg, 2 per page
+    group_chats: dict[str, dict] = field(default_factory=dict)  # chat_id -> {"name", "owner", "member_list"}
     users: dict[str, dict] = field(default_factory=dict)  # user/get answers: {"direct_leader": [...]}
     templates: dict[str, dict] = field(default_factory=dict)  # add_msg_template tasks by msgid
     not_friends: set[str] = field(default_factory=set)       # external ids add_msg_template fails for
@@ -136,12 +137,21 @@ class FakeWeCom:
             t = self.templates.get((body or {}).get("msgid"))
             if t is None:
                 return web.json_response({"errcode": 41063, "errmsg": "msgid not found"})
+            if t.get("chat_type") == "group":
+                return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": "", "send_list": [
+                    {"chat_id": c, "userid": t.get("sender"), "status": 1 if t["confirmed_at"] else 0,
+                     "send_time": t["confirmed_at"] or 0} for c in t.get("chat_id_list", [])]})
             start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 500)
             ext = [e for e in t.get("external_userid", []) if e not in self.not_friends]
             page = ext[start:start + limit] if t["confirmed_at"] else []
             nxt = str(start + limit) if t["confirmed_at"] and start + limit < len(ext) else ""
             return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": nxt, "send_list": [
                 {"external_userid": e, "userid": t.get("sender"), "status": 1, "send_time": t["confirmed_at"]} for e in page]})
+        if path == "/cgi-bin/externalcontact/groupchat/get":
+            chat = self.group_chats.get((body or {}).get("chat_id"))
+            if chat is None:
+                return web.json_response({"errcode": 40050, "errmsg": "chatid not found"})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "group_chat": {"chat_id": body["chat_id"], **chat}})
         if path == "/cgi-bin/user/get":
             uid = request.query.get("userid", "")
             if uid not in self.users:

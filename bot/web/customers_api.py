@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.conversations.pii import mask_text
 from bot.customers.campaigns import CampaignInput
+from bot.groups.sop import PlanInput
 from bot.customers.work_orders import STATUSES, Transition, WorkOrderError, WorkOrderInput
 from bot.customers.fission import FissionError, FissionInput
 from bot.customers.orders import OrderInput
@@ -392,3 +393,53 @@ async def transition_work_order(request: web.Request) -> web.Response:
     who = principal(request)
     return web.json_response(await _wo(_parts(request).work_orders.transition(oid, req.to, f"{who.role}:{who.name}",
                                                                               req.note)))
+
+
+# --- groups and the SOP calendar ---------------------------------------------------------------
+_GROUP_TYPE = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+class GroupType(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,32}$")
+
+
+@roles("qa", "trainer")
+async def list_groups(request: web.Request) -> web.Response:
+    t = request.query.get("type") or None
+    if t is not None and not _GROUP_TYPE.match(t):
+        raise ApiError(400, "invalid_request", "type is lower-case letters, digits and _")
+    return web.json_response({"items": await _parts(request).groups.list(t)})
+
+
+@roles("trainer")
+async def set_group_type(request: web.Request) -> web.Response:
+    req = await read_model(request, GroupType)
+    cid = request.match_info["chat_id"]
+    out = await _parts(request).groups.set_type(cid, req.type) if _ID.match(cid) else None
+    if out is None:
+        raise ApiError(404, "not_found", "no such group")
+    return web.json_response(out)
+
+
+@roles("trainer")
+async def create_sop_plan(request: web.Request) -> web.Response:
+    req = await read_model(request, PlanInput)
+    return web.json_response(await _parts(request).sop.create(req), status=201)
+
+
+@roles("qa", "trainer")
+async def get_sop_plan(request: web.Request) -> web.Response:
+    pid = request.match_info["id"]
+    out = await _parts(request).sop.get(pid) if _RULE_ID.match(pid) else None
+    if out is None:
+        raise ApiError(404, "not_found", "no such SOP plan")
+    return web.json_response(out)
+
+
+@roles("qa", "trainer")
+async def sop_runs(request: web.Request) -> web.Response:
+    pid = request.match_info["id"]
+    if not _RULE_ID.match(pid) or await _parts(request).sop.get(pid) is None:
+        raise ApiError(404, "not_found", "no such SOP plan")
+    return web.json_response({"items": await _parts(request).sop.runs(pid)})
