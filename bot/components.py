@@ -29,6 +29,7 @@ from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
 from bot.customers.tag_rules import TagRules
 from bot.customers.work_orders import WorkOrders
+from bot.groups.materials import MaterialLibrary
 from bot.groups.sop import SopCalendar
 from bot.groups.store import GroupStore
 from bot.handlers import archive, contacts, groups as group_events, kf, welcome
@@ -84,6 +85,7 @@ class Components:
     work_orders: WorkOrders
     groups: GroupStore
     sop: SopCalendar
+    materials: MaterialLibrary
     puller: ArchivePuller | None = None
     admin_token: str = field(repr=False, default="")
 
@@ -190,7 +192,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
             stores=StoreDirectory(engine, redis), fission=fission,
             work_orders=work_orders, groups=groups, sop=SopCalendar(engine, groups, wecom, settings.timezone),
-            puller=puller,
+            materials=MaterialLibrary(engine, wecom, settings.data_dir), puller=puller,
             admin_token=admin_token,
         )
 

@@ -105,16 +105,23 @@ class WeComClient:
                 await self._delete_if_equal(keys=[self._lock_key], args=[owner])
 
     # --- transport ---------------------------------------------------------------------
-    async def _request(self, method: str, path: str, params: dict[str, Any], body: Any) -> dict[str, Any]:
-        """One logical call with retries on the network and on errcode -1."""
+    async def _request(self, method: str, path: str, params: dict[str, Any], body: Any,
+                       upload: tuple[str, str, bytes] | None = None) -> dict[str, Any]:
+        """One logical call with retries on the network and on errcode -1. `upload` = (filename,
+        content type, bytes) sends a multipart `media` field instead of a JSON body."""
         url = self.base_url + path
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff_base * (2 ** (attempt - 1)))
             try:
+                payload: dict[str, Any] = {"json": body}
+                if upload is not None:  # a FormData is consumed by a request: one per attempt
+                    form = aiohttp.FormData()
+                    form.add_field("media", upload[2], filename=upload[0], content_type=upload[1])
+                    payload = {"data": form}
                 async with self.session.request(
-                    method, url, params=params, json=body, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                    method, url, params=params, timeout=aiohttp.ClientTimeout(total=self.timeout), **payload
                 ) as resp:
                     if resp.status >= 500:
                         last = WeComUnavailable(f"{path}: HTTP {resp.status}")
@@ -133,16 +140,23 @@ class WeComClient:
         assert last is not None
         raise last
 
-    async def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+                   upload: tuple[str, str, bytes] | None = None) -> dict[str, Any]:
         token = await self.access_token()
         try:
-            return await self._request(method, path, {**(params or {}), "access_token": token}, body)
+            return await self._request(method, path, {**(params or {}), "access_token": token}, body, upload)
         except WeComAPIError as exc:
             if exc.errcode not in TOKEN_INVALID:
                 raise
             log.info("wecom token rejected; refreshing once", extra={"errcode": exc.errcode})
             token = await self.access_token(stale=token)
-            return await self._request(method, path, {**(params or {}), "access_token": token}, body)
+            return await self._request(method, path, {**(params or {}), "access_token": token}, body, upload)
+
+    async def upload_media(self, media_type: str, filename: str, content_type: str, data: bytes) -> str:
+        """Temporary media (valid 3 days): → its media_id."""
+        out = await self.call("POST", "/cgi-bin/media/upload", params={"type": media_type},
+                              upload=(filename, content_type, data))
+        return str(out["media_id"])
 
     # --- the calls the product uses ----------------------------------------------------------
     async def send_app_text(self, touser: str, content: str) -> dict[str, Any]:

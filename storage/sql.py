@@ -631,6 +631,33 @@ sop_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
+# The material library (docs/GROUPS.md, "Materials"): texts, images, links, mini-program cards, files.
+materials = sa.Table(
+    "materials",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),                # text | image | link | miniprogram | file
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("content", sa.Text, nullable=False, server_default=""),  # the text, or the link / page path
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("file_name", sa.String(200), nullable=True),
+    sa.Column("content_type", sa.String(100), nullable=True),
+    sa.Column("media_id", sa.String(200), nullable=True),            # WeCom temporary media, valid 3 days
+    sa.Column("media_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+material_uses = sa.Table(
+    "material_uses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("material_id", sa.String(16), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=False),             # sidebar | sop | campaign
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("conversation_id", sa.String(300), nullable=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)
+
 # --- learning loop -------------------------------------------------------------------------
 # One label per task and text (the latest wins): trainers' labels and corrections from work people
 # already do, with who, when, where from and the model that was wrong.

@@ -214,3 +214,16 @@ async def test_operator_sees_customers_their_timeline_and_the_channel_tree(brows
     await page.wait_for_selector("#channel-tree li[data-state=sh]")
     assert "新增 1" in await page.inner_text("#channel-tree")
     await shot(page, "customers")
+
+
+async def test_sidebar_materials_tab_lists_and_counts_a_use(browser, live, parts, admin_headers):
+    from bot.groups.materials import MaterialInput
+
+    mat = await parts.materials.create(MaterialInput(kind="text", title="冬季保湿攻略", content="早晚各一次，先精华后面霜"))
+    page = await login(browser, live, await token_for(live, admin_headers, "staff", "小王", userid="xiaowang"), "/sidebar")
+    await page.goto(str(live.make_url("/sidebar")))
+    await page.wait_for_selector(f".material[data-id='{mat['id']}']")
+    await page.click(f".material[data-id='{mat['id']}'] button.use")
+    await page.wait_for_function("() => [...document.querySelectorAll('.material .muted')].some(e => /已/.test(e.textContent))")
+    assert (await parts.materials.get(mat["id"]))["stats"]["uses"] == 1
+    await shot(page, "sidebar-materials")

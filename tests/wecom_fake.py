@@ -4,6 +4,7 @@ It issues access tokens, expires them on demand, injects failures, and records e
 from __future__ import annotations
 
 import itertools
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,16 @@ class FakeWeCom:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path == "/cgi-bin/media/upload":  # multipart: the `media` field
+            form = await request.post()
+            media = form.get("media")
+            self.calls.append((path, dict(request.query), {"filename": getattr(media, "filename", None)}))
+            if request.query.get("access_token") not in self.tokens:
+                return web.json_response({"errcode": 42001, "errmsg": "access_token expired"})
+            if media is None or request.query.get("type") not in ("image", "voice", "video", "file"):
+                return web.json_response({"errcode": 40004, "errmsg": "invalid media type"})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "type": request.query["type"],
+                                      "media_id": f"media{next(self._counter)}", "created_at": str(int(time.time()))})
         body = await request.json() if request.can_read_body else None
         self.calls.append((path, dict(request.query), body))
         queued = self.failures.get(path)

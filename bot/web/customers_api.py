@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.conversations.pii import mask_text
 from bot.customers.campaigns import CampaignInput
+from bot.groups.materials import MAX_FILE_BYTES, MaterialError, MaterialInput, UseInput
 from bot.groups.sop import PlanInput
 from bot.customers.work_orders import STATUSES, Transition, WorkOrderError, WorkOrderInput
 from bot.customers.fission import FissionError, FissionInput
@@ -22,7 +23,7 @@ from bot.web.appkeys import COMPONENTS, SETTINGS
 from bot.wecom_api import WeComAPIError, WeComUnavailable
 from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
-from bot.web.requests import parse_items, read_json, read_model, validation_message
+from bot.web.requests import parse_items, read_json, read_limited, read_model, validation_message
 
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _RULE_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -443,3 +444,68 @@ async def sop_runs(request: web.Request) -> web.Response:
     if not _RULE_ID.match(pid) or await _parts(request).sop.get(pid) is None:
         raise ApiError(404, "not_found", "no such SOP plan")
     return web.json_response({"items": await _parts(request).sop.runs(pid)})
+
+
+# --- materials ---------------------------------------------------------------------------------
+async def _material(coro):
+    try:
+        return await coro
+    except MaterialError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    except (WeComAPIError, WeComUnavailable) as exc:
+        raise ApiError(502, "wecom_error", f"WeCom answered: {exc}") from None
+
+
+def _material_id(request: web.Request) -> str:
+    mid = request.match_info["id"]
+    if not _RULE_ID.match(mid):
+        raise ApiError(404, "not_found", "no such material")
+    return mid
+
+
+@roles("trainer")
+async def create_material(request: web.Request) -> web.Response:
+    req = await read_model(request, MaterialInput)
+    return web.json_response(await _parts(request).materials.create(req), status=201)
+
+
+@roles("staff", "qa", "trainer")
+async def list_materials(request: web.Request) -> web.Response:
+    q = request.query
+    sort = q.get("sort", "recent")
+    if sort not in ("recent", "best"):
+        raise ApiError(400, "invalid_request", "sort is recent or best")
+    kind = q.get("kind") or None
+    if kind is not None and kind not in ("text", "image", "link", "miniprogram", "file"):
+        raise ApiError(400, "invalid_request", "kind is text, image, link, miniprogram or file")
+    limit = _int(request, "limit", 1, 200, 50)
+    items = await _parts(request).materials.search((q.get("q") or "")[:100] or None, q.get("tag") or None, kind,
+                                                   sort, limit or 50)
+    return web.json_response({"items": items})
+
+
+@roles("staff", "qa", "trainer")
+async def get_material(request: web.Request) -> web.Response:
+    out = await _parts(request).materials.get(_material_id(request))
+    if out is None:
+        raise ApiError(404, "not_found", "no such material")
+    return web.json_response(out)
+
+
+@roles("trainer")
+async def put_material_file(request: web.Request) -> web.Response:
+    mid = _material_id(request)
+    data = await read_limited(request, MAX_FILE_BYTES)
+    if data is None:
+        raise ApiError(413, "too_large", f"a file is at most {MAX_FILE_BYTES >> 20} MiB")
+    name = (request.query.get("name") or mid)[:200]
+    return web.json_response(await _material(_parts(request).materials.attach_file(mid, name, request.content_type,
+                                                                                   data)))
+
+
+@roles("staff", "trainer")
+async def use_material(request: web.Request) -> web.Response:
+    mid = _material_id(request)
+    req = await read_model(request, UseInput) if request.body_exists else UseInput()
+    who = principal(request)
+    return web.json_response(await _material(_parts(request).materials.use(mid, req, f"{who.role}:{who.name}")))

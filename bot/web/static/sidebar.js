@@ -22,7 +22,32 @@
     document.getElementById("mode").textContent = inWeCom ? "企业微信模式" : "手动模式";
     document.getElementById("suggest").onclick = suggest;
     document.getElementById("chat-id").onchange = relay;
+    document.getElementById("material-search").onclick = materials;
     if (inWeCom) await wecomContext();
+    await materials();
+  }
+
+  // The material library, best first; using one counts the use (and gets an image's WeCom media_id).
+  async function materials() {
+    const box = document.getElementById("materials");
+    const q = document.getElementById("material-q").value.trim();
+    try {
+      const items = (await api("GET", `/api/v1/materials?sort=best&limit=20${q ? "&q=" + encodeURIComponent(q) : ""}`)).items;
+      if (!items.length) return clear(box, h("p", { class: "muted" }, "还没有素材（培训师在控制台添加）"));
+      clear(box, ...items.map(m => {
+        const status = h("span", { class: "muted" });
+        return h("div", { class: "card material", "data-id": m.id },
+          h("div", {}, badge(m.kind), " ", h("strong", {}, m.title)), m.content ? h("div", { class: "reply" }, m.content) : null,
+          h("div", { class: "row" }, h("span", { class: "muted" }, `用过 ${m.stats.uses} 次 · 回复 ${m.stats.replies_24h}`),
+            h("button", { class: "secondary use", onclick: async () => {
+              const chat = document.getElementById("chat-id").value.trim();
+              const r = await api("POST", `/api/v1/materials/${encodeURIComponent(m.id)}/uses`, { channel: "sidebar", ...(chat ? { conversation_id: `g:${chat}` } : {}) });
+              if (m.kind === "text" || m.kind === "link") await send({ reply: m.content, script_id: "" }, status);
+              else if (inWeCom && r.media_id) window.wx.invoke("sendChatMessage", { msgtype: m.kind === "image" ? "image" : "file", [m.kind === "image" ? "image" : "file"]: { mediaid: r.media_id } }, () => { status.textContent = "已发送"; });
+              else status.textContent = "已记录";
+            } }, inWeCom ? "发送" : "使用"), status));
+      }));
+    } catch (e) { clear(box, h("p", { class: "error" }, e.message)); }
   }
 
   async function wecomContext() {
