@@ -1,6 +1,7 @@
 """WeCom Copilot: app factory, the worker process and the CLI.
 
-    python server.py [--host H] [--port P] [--data-dir D]   web server + background workers
+    python server.py [--host H] [--port P] [--data-dir D] [--demo]   web server + background workers
+                                                            (--demo: a sample brand on every page)
     python server.py worker [--data-dir D]                  a worker process only
 
 Where the parts are: the components and their wiring in bot/components.py, the periodic jobs in
@@ -93,6 +94,10 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
 
     async def components_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_components(settings, metrics) as parts:
+            if settings.demo:
+                from bot.demo import load_demo
+
+                await load_demo(parts)
             app[COMPONENTS] = parts
             app[TOKENS] = parts.tokens
             app[CHANNELS] = parts.channels
@@ -135,6 +140,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--data-dir")
+    p.add_argument("--demo", action="store_true", help="load the sample brand into an empty data dir (bot/demo.py)")
     return p.parse_args(argv)
 
 
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["port"] = args.port
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
+    if args.demo:
+        overrides["demo"] = True
     settings = settings.with_overrides(**overrides)
     configure_logging(settings.log_level, [
         s for s in (settings.wecom_token, settings.wecom_encoding_aes_key, settings.wecom_secret, settings.admin_token) if s
@@ -162,8 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         loop.close()
         return 0
     log.info("starting", extra={"host": settings.host, "port": settings.port, "data_dir": str(settings.data_dir)})
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
-                shutdown_timeout=SHUTDOWN_GRACE_SECONDS, print=lambda *_: None, loop=loop)
+    from bot.demo import DemoRefused
+
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
+                    shutdown_timeout=SHUTDOWN_GRACE_SECONDS, print=lambda *_: None, loop=loop)
+    except DemoRefused as exc:
+        print(f"--demo refused: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -211,6 +211,9 @@ class Settings:
     kf_autoreply: bool = var("COPILOT_KF_AUTOREPLY", False, _bool)
     kf_min_score: float = var("COPILOT_KF_MIN_SCORE", 0.75, number(0.0))
 
+    # --- the sample brand (python server.py --demo; bot/demo.py) ---
+    demo: bool = var("COPILOT_DEMO", False, _bool)
+
     # --- work orders (docs/EXPERIENCE.md) ---
     work_order_owner: str = var("COPILOT_WORK_ORDER_OWNER", "")
     work_order_sla_hours: tuple[float, ...] = var("COPILOT_WORK_ORDER_SLA_HOURS", (2.0, 8.0, 24.0), _sla_hours)

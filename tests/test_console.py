@@ -227,3 +227,13 @@ async def test_sidebar_materials_tab_lists_and_counts_a_use(browser, live, parts
     await page.wait_for_function("() => [...document.querySelectorAll('.material .muted')].some(e => /已/.test(e.textContent))")
     assert (await parts.materials.get(mat["id"]))["stats"]["uses"] == 1
     await shot(page, "sidebar-materials")
+
+
+async def test_first_run_page_guides_each_role(browser, live, parts, admin_headers):
+    page = await login(browser, live, await token_for(live, admin_headers, "qa", "质检"), "/console#start")
+    await page.goto(str(live.make_url("/console#start")))
+    await page.wait_for_selector("#guide li")
+    text = await page.inner_text("#start")
+    assert "质检 QA" in text and "管理 Admin" not in text  # only the pages this role may open
+    assert "python server.py --demo" in text                # no data yet: how to get some
+    await shot(page, "start")

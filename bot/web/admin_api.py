@@ -110,3 +110,19 @@ async def channel_tree(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request", "days must be 1..3650")
     return web.json_response({"days": int(raw), "items": await tree(request.app[COMPONENTS].engine,
                                                                      request.app[CHANNELS], int(raw))})
+
+
+@roles("staff", "qa", "trainer")
+async def demo_info(request: web.Request) -> web.Response:
+    """Whether the sample brand is loaded; an admin also gets its role tokens (the first-run page)."""
+    import json
+
+    settings = request.app[COMPONENTS].settings
+    marker = settings.data_dir / "demo.json"
+    if not marker.is_file():
+        return web.json_response({"demo": False})
+    out: dict = {"demo": True, "summary": json.loads(marker.read_text(encoding="utf-8"))}
+    tokens = settings.data_dir / "demo_tokens.json"
+    if principal(request).role == "admin" and tokens.is_file():
+        out["tokens"] = json.loads(tokens.read_text(encoding="utf-8"))
+    return web.json_response(out)

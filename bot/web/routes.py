@@ -20,6 +20,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v1/channels", admin_api.upsert_channel)
     r.add_get("/api/v1/channels", admin_api.list_channels)
     r.add_get("/api/v1/channels/tree", admin_api.channel_tree)
+    r.add_get("/api/v1/demo", admin_api.demo_info)
     r.add_post("/api/v1/analyze", nlp_api.analyze)
     r.add_get("/api/v1/lexicons", nlp_api.list_lexicons)
     r.add_post("/api/v1/lexicons/{category}", nlp_api.add_lexicon_terms)

@@ -9,6 +9,7 @@
     { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
     { id: "customers", label: "客户 Customers", roles: ["staff", "qa", "trainer"], render: renderCustomers },
     { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
+    { id: "start", label: "开始 Start", roles: ["staff", "qa", "trainer"], render: renderStart },
   ];
   let me = null;
 
@@ -45,6 +46,27 @@
     clear(view);
     if (!allowed(tab)) { view.append(h("section", {}, h("p", { class: "error", id: "forbidden" }, `角色 ${me.role} 无权访问此页面 (this page needs: ${tab.roles.join(", ") || "admin"})`))); return; }
     tab.render(view).catch(e => view.append(errorBox(e)));
+  }
+
+  // ---------------------------------------------------------------- First run
+  const GUIDE = [
+    ["qa", "质检 QA", "处理标记队列：违规、辱骂、引流、投诉；确认或驳回，驳回会成为模型的训练标签。"],
+    ["trainer", "话术 Trainer", "维护话术库、导入 CSV/JSONL、审核挖掘出的爆款话术；标注队列和模型版本在「标注与模型」。"],
+    ["labels", "标注与模型", "用键盘标注模型最没把握的消息，训练新版本，通过门禁后上线或回滚。"],
+    ["operator", "运营 Operator", "开团接龙、实时名单、数据看板。"],
+    ["customers", "客户 Customers", "客户画像与时间线、人群、群发活动漏斗、渠道活码树。"],
+    ["admin", "管理 Admin", "令牌、渠道欢迎语、敏感词库。"],
+  ];
+
+  async function renderStart(root) {
+    const info = await api("GET", "/api/v1/demo").catch(() => ({ demo: false }));
+    const mine = GUIDE.filter(([id]) => allowed(TABS.find(t => t.id === id)));
+    root.append(h("section", { id: "start" }, h("h2", {}, `欢迎，${me.name}`),
+      info.demo ? h("p", { class: "ok", id: "demo-banner" }, `示例品牌「鹿米生活」已载入：${info.summary.scripts} 条话术、${info.summary.conversations} 段会话、${info.summary.relays.length} 个接龙。`)
+        : h("p", { class: "muted" }, "还没有数据：导入话术（话术页）、把企业微信回调指向 /wecom/callback、用 POST /api/v1/archive 导入会话存档，或用 python server.py --demo 载入示例品牌。"),
+      h("ul", { id: "guide" }, ...mine.map(([id, label, what]) => h("li", {}, h("a", { href: `#${id}`, onclick: () => go(id) }, label), " — ", what))),
+      info.tokens ? h("div", { id: "demo-tokens" }, h("h3", {}, "示例令牌（仅管理员可见）"),
+        ...Object.entries(info.tokens).map(([role, t]) => h("div", { class: "row" }, h("strong", {}, role), h("code", {}, t)))) : null));
   }
 
   // ---------------------------------------------------------------- QA
