@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from bot.conversations import intake
 from bot.conversations.records import ArchiveRecord
+from bot.customers.profiles import ContactChange
 from bot.relay.service import RelaySpec
 from storage.sql import conversations, scripts
 
@@ -91,8 +92,6 @@ async def load_demo(parts: "Components") -> dict | None:
         stored += len(got)
     for c in convs:
         if c["kind"] == "private" and c.get("customer_name"):
-            from bot.customers.profiles import ContactChange
-
             at = int((datetime.now(tz) - timedelta(days=13 - int(c["day"]))).timestamp() * 1000)
             await parts.customers.contact_changed(ContactChange("add_external_contact", c["staff"], c["customer"],
                                                                 None, at))

@@ -8,6 +8,7 @@ analyzer watches (nlp/active.py) is written from it.
 """
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nlp.active import TASKS, version_path, write_pointer
 from storage.sql import labels, model_versions, training_jobs
 from training.gate import failures
+
+log = logging.getLogger("copilot")
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
 MAX_ATTEMPTS = 2  # a job interrupted by a restart runs once more, then fails
@@ -69,7 +72,8 @@ class ModelRegistry:
         try:
             await self._ensure_base(task, version, meta, code_version)
         except IntegrityError:
-            pass  # another process starting at the same time recorded it
+            # Another process starting at the same moment recorded it (or took over first): theirs stands.
+            log.info("base model version recorded by another process", extra={"version": version})
 
     async def _ensure_base(self, task: str, version: str, meta: dict, code_version: str) -> None:
         async with self.engine.begin() as conn:

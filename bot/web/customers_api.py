@@ -29,6 +29,14 @@ _ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _RULE_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
+def _path_id(request: web.Request, pattern: re.Pattern, what: str, key: str = "id") -> str:
+    """The id in the path, or 404: an id of the wrong shape names nothing."""
+    value = request.match_info[key]
+    if not pattern.match(value):
+        raise ApiError(404, "not_found", f"no such {what}")
+    return value
+
+
 def _parts(request: web.Request):
     return request.app[COMPONENTS]
 
@@ -108,10 +116,7 @@ async def create_rule(request: web.Request) -> web.Response:
 
 
 def _rule_id(request: web.Request) -> str:
-    rid = request.match_info["id"]
-    if not _RULE_ID.match(rid):
-        raise ApiError(404, "not_found", "no such rule")
-    return rid
+    return _path_id(request, _RULE_ID, "rule")
 
 
 @roles("qa", "trainer")
@@ -192,10 +197,7 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 
 def _campaign_id(request: web.Request) -> str:
-    cid = request.match_info["id"]
-    if not _RULE_ID.match(cid):
-        raise ApiError(404, "not_found", "no such campaign")
-    return cid
+    return _path_id(request, _RULE_ID, "campaign")
 
 
 @roles("qa", "trainer")
@@ -286,10 +288,7 @@ class Claim(BaseModel):
 
 
 def _fission_id(request: web.Request) -> str:
-    fid = request.match_info["id"]
-    if not _FISSION_ID.match(fid):
-        raise ApiError(404, "not_found", "no such fission campaign")
-    return fid
+    return _path_id(request, _FISSION_ID, "fission campaign")
 
 
 async def _fission(coro):
@@ -367,10 +366,7 @@ async def create_work_order(request: web.Request) -> web.Response:
 
 
 def _order_id(request: web.Request) -> str:
-    oid = request.match_info["id"]
-    if not _RULE_ID.match(oid):
-        raise ApiError(404, "not_found", "no such work order")
-    return oid
+    return _path_id(request, _RULE_ID, "work order")
 
 
 async def _visible(request: web.Request, oid: str) -> dict:
@@ -457,10 +453,7 @@ async def _material(coro):
 
 
 def _material_id(request: web.Request) -> str:
-    mid = request.match_info["id"]
-    if not _RULE_ID.match(mid):
-        raise ApiError(404, "not_found", "no such material")
-    return mid
+    return _path_id(request, _RULE_ID, "material")
 
 
 @roles("trainer")
