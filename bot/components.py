@@ -44,6 +44,7 @@ from bot.relay.service import RelayService
 from bot.settings import Settings
 from bot.wecom_api import WeComClient
 from knowledge.base import KnowledgeBase
+from knowledge.ranking import ranking_for
 from knowledge.scripts import ScriptStore
 from nlp.encoders import make_encoder
 from nlp.service import NlpConfig, NlpService
@@ -229,7 +230,11 @@ async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredi
     def reply_is_unsafe(reply: str) -> bool:
         return bool(lexicons.checker().check(reply, "staff"))
 
-    kb = KnowledgeBase(ScriptStore(engine), redis, encoder, settings.data_dir, executor, reply_is_unsafe)
+    ranking = ranking_for(settings.embedding_model)
+    if ranking is None:
+        log.info("no learned suggestion ranking for encoder %s: hand-set fusion weights", settings.embedding_model)
+    kb = KnowledgeBase(ScriptStore(engine), redis, encoder, settings.data_dir, executor, reply_is_unsafe,
+                       ranking=ranking)
     await kb.start()
     stack.push_async_callback(kb.stop)
     return kb

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +17,21 @@ import redis.asyncio as aioredis
 
 from knowledge.index import VectorIndex
 from knowledge.lexical import CharTfidfIndex
+from knowledge.ranking import CHIT_CHAT_INTENTS, LearnedRanking, rank_features, silence_features
 from knowledge.scripts import MAX_ALTERNATIVES, Script, ScriptInput, ScriptStore, script_views, vector_id_for
 
 log = logging.getLogger(__name__)
 
 CHANGES_KEY = "copilot:kb:changes"
 MAX_VIEWS = 3 + MAX_ALTERNATIVES  # question, question+scenario+reply, reply, alternatives
-CHIT_CHAT_INTENTS = ("greeting", "other")
 VIEWS_PER_CANDIDATE = 4  # search this many views per wanted script (several views of one script rank close)
 CHANGES_MAXLEN = 100_000
 
 
 @dataclass(frozen=True)
 class Fusion:
-    """Hybrid score = dense·(cosine of the best view) + lexical·(character TF-IDF cosine) + prior·(adoption − ½).
+    """Hand-set hybrid score = dense·(cosine of the best view) + lexical·(character TF-IDF cosine) +
+    prior·(adoption − ½), used when no learned ranking matches the encoder (knowledge/ranking.py).
     Weights chosen on a spent blind query set (docs/EVALUATION.md)."""
 
     dense: float = 1.0
@@ -63,7 +65,8 @@ def adoption_prior(stats: dict) -> float:
 
 class KnowledgeBase:
     def __init__(self, store: ScriptStore, redis: aioredis.Redis, encoder, data_dir: Path, executor: Executor | None,
-                 reply_is_unsafe: Callable[[str], bool] = lambda _t: False, fusion: Fusion = Fusion()) -> None:
+                 reply_is_unsafe: Callable[[str], bool] = lambda _t: False, fusion: Fusion = Fusion(),
+                 ranking: LearnedRanking | None = None) -> None:
         self.store = store
         self.redis = redis
         self.encoder = encoder
@@ -71,6 +74,7 @@ class KnowledgeBase:
         self.executor = executor
         self.reply_is_unsafe = reply_is_unsafe
         self.fusion = fusion
+        self.ranking = ranking
         self.index = VectorIndex(encoder.dim, encoder.name)
         self.lexical = CharTfidfIndex()
         self.by_vid: dict[int, Script] = {}
@@ -253,31 +257,32 @@ class KnowledgeBase:
 
     # --- reading ------------------------------------------------------------------------------
     async def suggest(self, text: str, k: int = 3, tags: Sequence[str] = (), include_drafts: bool = False,
-                      mode: str = "hybrid", intent: str | None = None) -> list[Suggestion]:
-        """`intent`: the message's intent label when known; chit-chat needs a closer match."""
+                      mode: str = "hybrid", intent: str | None = None, intent_score: float = 1.0) -> list[Suggestion]:
+        """`intent`, `intent_score`: the message's intent when known; chit-chat needs a closer match."""
         await self.sync()
         if not self.by_vid:
             return []
         query = (await self.encode([text]))[0] if mode != "lexical" else None
-        floor = self.fusion.chit_chat_min_score if intent in CHIT_CHAT_INTENTS else self.fusion.min_score
-        return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode, floor)
+        return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode, (intent, intent_score))
 
-    async def suggest_many(self, texts: Sequence[str], k: int = 3) -> list[list[Suggestion]]:
+    async def suggest_many(self, texts: Sequence[str], k: int = 3,
+                           intents: Sequence[tuple[str, float]] | None = None) -> list[list[Suggestion]]:
         """Suggestions for several messages with one batched encoding (the pipeline's path)."""
         await self.sync()
         if not self.by_vid or not texts:
             return [[] for _ in texts]
         queries = await self.encode(list(texts))
+        intents = list(intents) if intents is not None else [(None, 1.0)] * len(texts)
 
         def rank_all():
-            return [self._rank(t, q, k, (), False, "hybrid") for t, q in zip(texts, queries)]
+            return [self._rank(t, q, k, (), False, "hybrid", it) for t, q, it in zip(texts, queries, intents)]
 
         return await self._run(rank_all)
 
-    def _rank(self, text: str, query: np.ndarray | None, k: int, tags: tuple[str, ...], include_drafts: bool,
-              mode: str, floor: float | None = None) -> list[Suggestion]:
-        f = self.fusion
-        n = f.candidates if not tags else max(f.candidates, 200)
+    def candidate_scores(self, text: str, query: np.ndarray | None, n: int,
+                         mode: str = "hybrid") -> tuple[dict[int, float], dict[int, float]]:
+        """Candidates by vector id: the cosine of each one's best view, and its character TF-IDF cosine
+        (also the features the learned ranking is trained on, training/retrieval_model.py)."""
         dense: dict[int, float] = {}
         if query is not None:
             # Views are searched; a script scores by its best view.
@@ -286,6 +291,15 @@ class KnowledgeBase:
                 if vid is not None and score > dense.get(vid, -1.0):
                     dense[vid] = score
         lexical = dict(self.lexical.search(text, n, also=dense)) if mode != "dense" else {}
+        return dense, lexical
+
+    def _rank(self, text: str, query: np.ndarray | None, k: int, tags: tuple[str, ...], include_drafts: bool,
+              mode: str, intent: tuple[str | None, float] = (None, 1.0)) -> list[Suggestion]:
+        f = self.fusion
+        learned = self.ranking if mode == "hybrid" else None
+        dense, lexical = self.candidate_scores(text, query, f.candidates if not tags else max(f.candidates, 200), mode)
+        best_d = max(dense.values(), default=0.0)
+        best_lx = max(lexical.values(), default=0.0)
         out: list[Suggestion] = []
         for vid in set(dense) | set(lexical):
             s = self.by_vid.get(vid)
@@ -299,13 +313,20 @@ class KnowledgeBase:
                 score = d
             elif mode == "lexical":
                 score = lx
+            elif learned is not None:
+                # The prior keeps its size relative to the dense cosine it had in the hand-set fusion.
+                score = learned.score(rank_features(d, lx, best_d, best_lx)) + \
+                    f.prior * learned.dense_slope * (adoption_prior(s.stats) - 0.5)
             else:
                 score = f.dense * d + f.lexical * lx + f.prior * (adoption_prior(s.stats) - 0.5)
             out.append(Suggestion(s, score, d, lx))
         out.sort(key=lambda x: -x.score)
         result = []
-        if mode == "hybrid" and out and out[0].score < (f.min_score if floor is None else floor):
+        if mode == "hybrid" and out and self._silent(text, out, best_d, best_lx, intent):
             return []  # nothing relevant enough: an off-topic message gets no suggestion
+        if learned is not None:  # answer a probability-like confidence rather than a logit
+            out = [Suggestion(x.script, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x.score)))), x.dense, x.lexical)
+                   for x in out]
         for sug in out:
             if self.reply_is_unsafe(sug.script.reply):
                 continue  # never suggest a reply with a sensitive hit
@@ -313,6 +334,18 @@ class KnowledgeBase:
             if len(result) == k:
                 break
         return result
+
+
+    def _silent(self, text: str, ranked: list[Suggestion], best_d: float, best_lx: float,
+                intent: tuple[str | None, float]) -> bool:
+        label, score = intent
+        if self.ranking is None:
+            floor = self.fusion.chit_chat_min_score if label in CHIT_CHAT_INTENTS else self.fusion.min_score
+            return ranked[0].score < floor
+        top = ranked[0]
+        margin = top.score - ranked[1].score if len(ranked) > 1 else 10.0
+        return self.ranking.silent(silence_features(top.dense, top.lexical, best_d, best_lx, label, score,
+                                                    len(text), margin))
 
 
 def view_ids(vector_id: int, n: int) -> np.ndarray:

@@ -13,6 +13,9 @@
   吃屎 in it; 妈妈的 has no 妈的);
 - a homophone that is itself an ordinary word (垃圾 read as 辣鸡, 纸张 as 智障, 码的 as 妈的) is not
   an evasion for insults or advertising claims (for diversion it is: 威信 for 微信).
+- a phrase quoted to talk about it ('包治百病'的广告), refused right after it (私下交易我这边不接的),
+  a superlative qualified (最好的之一), someone else calling (快递员给我打电话), health talk
+  (有病还是要看医生), and a wait that is service (你等着哈 我查下库存);
 Only lexicon hits are subject to these; detectors (phone numbers, IDs, handles) are not.
 """
 from __future__ import annotations
@@ -31,9 +34,27 @@ _NEGATION = re.compile(r"(请勿|切勿|谨防|严禁|禁止|不会|绝不|从�
 _BEFORE_ALONE = set("你您他她它真太好很个就是死")
 _AFTER_ALONE = set("了啊吧呀蛋死你他她的得开货人")
 # A bare negation right before the phrase (不要私下转给任何人, 没法保证十年, 不搞最低价).
-_NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢)[^，。！？,.!?;；\s]{0,4}$")
+_NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢|冇|唔|未曾|从未)"
+                            r"[^，。！？,.!?;；\s]{0,4}$")
+# Refused right after the phrase (私下交易我这边不接的, 个人号不方便给的, 私人微信冇嘅).
+_REFUSED_AFTER = re.compile(r"[^，。！？,.!?;；]{0,6}?(不接|不方便|不能给|不提供|不给|不加|不可以|不行|不允许|不做|没有的|冇嘅|冇㗎|唔得|唔方便)")
+# The phrase quoted to talk about it ('包治百病'的广告, 唔會講「根治」).
+_QUOTED = re.compile(r"^[^\'\"“”‘’「」『』《》，。]{0,3}[\'\"”’」』》]")
+_QUOTE_OPEN = re.compile(r"[\'\"“‘「『《][^\'\"“”‘’「」『』《》，。]{0,3}$")
+_MENTION = re.compile(r"说|讲|講|話|话|广告|說法|说法|宣传|这种|这个词|字眼|不是|没|冇|唔|别|不会|不能")
+# A superlative qualified into an ordinary claim (最好的之一).
+_QUALIFIED_AFTER = re.compile(r"^.{0,2}之一")
+# Somebody else calling the customer (快递员给我打电话): not a request to move off the channel.
+_THIRD_PARTY_CALLER = re.compile(r"(快递|快递员|小哥|师傅|骑手|司机|物流|客服|他|她|老公|老婆|我妈|我爸|同事|朋友)[^，。！？,.!?]{0,4}$")
+# The phone as a thing (我的手机壳破了, 我的手机摔了), not a number to call.
+_DEVICE_AFTER = re.compile(r"^(壳|殼|膜|套|屏|支架|坏|壞|丢|摔|没电|沒電|充电|卡了|碎|进水|死机|黑屏|掉了)")
+# Health talk, not an insult (有病还是要看医生).
+_HEALTH = re.compile(r"医生|医院|就医|看病|治病|吃药|药物|症状|保健品")
+# A wait that is service (你等着哈 我查下库存), not a threat.
+_BENIGN_WAIT = re.compile(r"^(哈|啊|呀|哦|噢|一下|下|会儿|一会|片刻)|^[^，。！？,.!?]{0,2}(我|马上)(查|看|问|找|去|帮|给)")
 # A clause that names the phrase to deny it (说能根治的都是骗人的, 百分百隔热是不可能的).
-_DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|不可信|别信|都别信|不可能|不存在|不靠谱|是违法的|违规)")
+_DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|不可信|别信|都别信|不可能|不存在|不靠谱|是违法的|违规"
+                           r"|还得去|得去医院|要去医院|需要去医院|还是要去|建议就医|建议去医院)")
 # Whole-message frames: a warning against off-channel dealing, or a disclaimer of a banned claim.
 # Staff who divert a customer do not tell them to report it.
 _WARNING = re.compile(r"冒充|别上当|谨防|认准|举报|投诉|请勿|切勿|不要相信|别相信|别信|诈骗|官方小程序|官方渠道|只走|"
@@ -113,13 +134,29 @@ class HitContext:
         if e - s == 1 and category == "abuse" and not word.isascii() and not self._stands_alone(s, e):
             return True
         if word.isascii():
-            return (s > 0 and norm[s - 1].isascii() and norm[s - 1].isalpha()) or \
-                   (e < len(norm) and norm[e].isascii() and norm[e].isalpha())
+            # Inside a longer Latin word of the original text (sb in usb); the normaliser drops the
+            # spaces between words, so "price zui di jia in" must be judged on the original.
+            os_, oe = self.n.span(s, e)
+            text = self.n.original
+            return (os_ > 0 and text[os_ - 1].isascii() and text[os_ - 1].isalpha()) or \
+                   (oe < len(text) and text[oe].isascii() and text[oe].isalpha())
         if e - s <= 2 and self.inside_word(s, e, category):
             return True
         if category == "abuse" and "我" not in word and self._self_directed(s, e):
             return True
         if category in ("diversion", "ad_law") and self._negated(s, e):
+            return True
+        if category in ("diversion", "ad_law", "abuse") and self._mentioned(s, e):
+            return True
+        if category == "diversion" and self._third_party_call(s, e, word):
+            return True
+        if category == "diversion" and _DEVICE_AFTER.match(self._after(s, e)):
+            return True
+        if category == "ad_law" and _QUALIFIED_AFTER.match(self._clause(s, e)[1]):
+            return True
+        if category == "abuse" and word == "有病" and _HEALTH.search(self.text):
+            return True
+        if category == "abuse" and word.endswith("等着") and _BENIGN_WAIT.search(self._after(s, e)):
             return True
         if (category == "diversion" and _WARNING.search(self.text)) or \
                 (category == "ad_law" and _DISCLAIMER.search(self.text)):
@@ -157,4 +194,19 @@ class HitContext:
 
     def _negated(self, s: int, e: int) -> bool:
         before, after = self._clause(s, e)
-        return bool(_NEGATION.search(before) or _NEGATION_NEAR.search(before) or _DENIED_AFTER.match(after))
+        return bool(_NEGATION.search(before) or _NEGATION_NEAR.search(before) or _DENIED_AFTER.match(after) or
+                    _REFUSED_AFTER.match(self._after(s, e)))
+
+    def _after(self, s: int, e: int) -> str:
+        """Up to 16 characters of the original text after the hit (across spaces, not sentences)."""
+        end = self.n.span(s, e)[1]
+        return re.split(r"[。！？!?\n]", self.text[end:end + 16])[0]
+
+    def _mentioned(self, s: int, e: int) -> bool:
+        start, end = self.n.span(s, e)
+        return bool(_QUOTE_OPEN.search(self.text[max(0, start - 4):start]) and _QUOTED.match(self.text[end:end + 4])
+                    and _MENTION.search(self.text))
+
+    def _third_party_call(self, s: int, e: int, word: str) -> bool:
+        before, _after = self._clause(s, e)
+        return word.startswith("给我") and bool(_THIRD_PARTY_CALLER.search(before))

@@ -196,9 +196,39 @@ def segment_pinyin(run: str) -> list[tuple[int, int]] | None:
     return best[len(run)]
 
 
-def pinyin_key(text: str) -> tuple[str, list[tuple[int, int]]]:
+def latin_word_breaks(n: Normalized) -> frozenset[int]:
+    """Positions of the normalised text that start a new Latin word in the original (the spaces and
+    symbols between words are gone after normalising)."""
+    t, idx = n.text, n.index
+    return frozenset(i for i in range(1, len(t))
+                     if t[i].isascii() and t[i].isalpha() and t[i - 1].isascii() and t[i - 1].isalpha()
+                     and idx[i] > idx[i - 1] + 1)
+
+
+def _pinyin_words(run: str, start: int, breaks: frozenset[int]) -> list[tuple[int, int]]:
+    """Syllable spans (absolute) of a Latin run. The whole run when it reads as pinyin ('weixin');
+    else, split where the original text had a space or symbol between words ("price zui di jia
+    in"), the words that read as pinyin — a lone one-syllable word only beside another pinyin word
+    ('gun' or 'fan' in an English sentence is English)."""
+    seg = segment_pinyin(run)
+    if seg:
+        return [(start + a, start + b) for a, b in seg]
+    cuts = [0] + [b - start for b in sorted(breaks) if start < b < start + len(run)] + [len(run)]
+    words = [(a, b, segment_pinyin(run[a:b])) for a, b in zip(cuts, cuts[1:])]
+    out = []
+    for k, (a, b, sg) in enumerate(words):
+        if not sg:
+            continue
+        beside = (k > 0 and words[k - 1][2]) or (k + 1 < len(words) and words[k + 1][2])
+        if len(sg) >= 2 or beside:
+            out += [(start + a + x, start + a + y) for x, y in sg]
+    return out
+
+
+def pinyin_key(text: str, breaks: frozenset[int] = frozenset()) -> tuple[str, list[tuple[int, int]]]:
     """'加我薇信' → '|jia|wo|wei|xin|' and, per syllable, its span in `text`. Romanised runs count
-    too ('加我weixin' reads the same); characters without a reading break adjacency."""
+    too ('加我weixin' reads the same); characters without a reading break adjacency. `breaks`:
+    positions of `text` where the original had a word boundary inside a Latin run."""
     table = _pinyin_table()
     out, spans = ["|"], []
     latin = {m.start(): m for m in _LATIN_RUN.finditer(text)} if any("a" <= c <= "z" for c in text) else {}
@@ -206,11 +236,9 @@ def pinyin_key(text: str) -> tuple[str, list[tuple[int, int]]]:
     while i < len(text):
         m = latin.get(i)
         if m is not None:
-            seg = segment_pinyin(m.group())
-            if seg:
-                for a, b in seg:
-                    out.append(m.group()[a:b] + "|")
-                    spans.append((i + a, i + b))
+            for a, b in _pinyin_words(m.group(), i, breaks):
+                out.append(text[a:b] + "|")
+                spans.append((a, b))
             i = m.end()
             continue
         syl = table.get(text[i])
@@ -296,15 +324,25 @@ def detect_personal(norm: str) -> list[tuple[int, int, str, str]]:
             # A card number with a slip (or made up) is still a card number when it is called one.
             found.append((m.start(), m.end(), "medium", "detector:bank_card_context"))
     for m in _ADDRESS.finditer(norm):
+        if _shop_address(norm, m.start()):
+            continue  # a shop's published address, not a person's
         found.append((m.start(), m.end(), "medium", "detector:address"))
     for m in _STREET.finditer(norm):
         # A street number followed by a building or room is somebody's address (a shop's address
         # alone, 中山路88号, is not reported).
         tail = norm[m.end(): m.end() + 24]
         b = _BUILDING.search(tail)
-        if b and not any(a <= m.start() < z for a, z, *_ in found):
+        if b and not any(a <= m.start() < z for a, z, *_ in found) and not _shop_address(norm, m.start()):
             found.append((m.start(), m.end() + b.end(), "medium", "detector:address"))
     return found
+
+
+_SHOP_ADDRESS = re.compile(r"本店|门店|店址|我们店|我们的店|专柜|店铺|旗舰店|分店|商场|总店|体验店|柜台")
+_OPENING_HOURS = re.compile(r"营业时间|营业到|开门时间|\d{1,2}[:：]\d{2}\s*[-~至到]\s*\d{1,2}[:：]\d{2}")
+
+
+def _shop_address(norm: str, start: int) -> bool:
+    return bool(_SHOP_ADDRESS.search(norm[max(0, start - 8): start + 3]) or _OPENING_HOURS.search(norm))
 
 
 _HANDLE_SEPARATOR = re.compile(r"[\s:：\-_=＝]|号|是")
@@ -399,7 +437,7 @@ class SensitiveChecker:
                     if applies(t):
                         add(end - length + 1, end + 1, t.category, t.severity, t.rule)
         if self._has_py:
-            key, spans = pinyin_key(norm)
+            key, spans = pinyin_key(norm, latin_word_breaks(n))
             if len(spans) >= 2:
                 # position of each '|' → syllable number
                 bars = [i for i, c in enumerate(key) if c == "|"]

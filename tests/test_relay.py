@@ -278,6 +278,24 @@ async def test_reposted_native_list_credits_each_line_to_its_name(client, staff)
     assert st["remaining"] == 20 - 6
 
 
+async def test_text_sign_ups_copied_into_a_list_are_not_counted_twice(client, staff):
+    """Members who signed up by text appear in the next person's native list: only the new line
+    counts; an edited own line and "改成" move the member to the stated total, not on top of it."""
+    relay = await create(client, staff, stock=20, per_user_limit=5)
+    rid = relay["id"]
+    assert (await say(client, staff, rid, "u_mei", "接龙 两箱", "m1", name="梅姐"))["quantity"] == 2
+    lin = await say(client, staff, rid, "u_lin", "#接龙\n妃子笑\n\n1. 梅姐 2箱\n2. 林师傅 1箱", "m2", name="3栋林师傅")
+    assert (lin["action"], lin["quantity"], lin["confirmed_quantity"]) == ("join", 1, 1)
+    # 林师傅 edits his own line from 1 to 2 boxes: one more box, two in all.
+    edit = await say(client, staff, rid, "u_lin", "#接龙\n妃子笑\n\n1. 梅姐 2箱\n2. 林师傅 2箱", "m3", name="3栋林师傅")
+    assert (edit["action"], edit["confirmed_quantity"]) == ("join", 2)
+    less = await say(client, staff, rid, "u_mei", "不好意思 我那两箱改成一箱吧", "m4", name="梅姐")
+    assert (less["action"], less["confirmed_quantity"]) == ("cancel", 1)
+    st = await state(client, staff, rid)
+    assert {e["sender_name"]: e["quantity"] for e in st["entries"]} == {"梅姐": 1, "3栋林师傅": 2}
+    assert st["remaining"] == 20 - 3
+
+
 async def test_an_operator_correction_fixes_the_entry_and_becomes_a_relay_label(client, staff, parts):
     import sqlalchemy as sa
 

@@ -84,6 +84,35 @@ def test_reposted_native_list_credits_each_new_line_to_its_name():
     assert (got.action, got.quantity) == ("join", 2)
 
 
+def test_reader_keeps_what_each_name_holds():
+    """The evaluation's reader mirrors the ledger: copies of text sign-ups, edited lines and new totals."""
+    from bot.relay.parse import RelayReader
+
+    reader = RelayReader()
+    assert reader.read("接龙 两箱", "梅姐").quantity == 2
+    got = reader.read("#接龙\n1. 梅姐 2箱\n2. 林师傅 1箱", "3栋林师傅")
+    assert (got.action, got.quantity) == ("join", 1)
+    got = reader.read("#接龙\n1. 梅姐 2箱\n2. 林师傅 2箱", "3栋林师傅")
+    assert (got.action, got.quantity) == ("join", 2)  # answered with the total the line now states
+    # Her own line and her mother-in-law's: 秋菊婆婆 is somebody else than 秋菊.
+    got = reader.read("#接龙\n1. 梅姐 2箱\n2. 林师傅 2箱\n3. 秋菊 1箱\n4. 秋菊婆婆 1箱", "秋菊")
+    assert (got.action, got.quantity) == ("join", 2)
+    assert reader.held == {"梅姐": 2, "3栋林师傅": 2, "秋菊": 1, "秋菊婆婆": 1}
+    got = reader.read("我那两箱改成一箱", "梅姐")
+    assert (got.action, got.quantity) == ("cancel", 1) and reader.held["梅姐"] == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("同上", ("join", 1)), ("俩", ("join", 2)), ("去屑款 一份", ("join", 1)), ("黑色L一件", ("join", 1)),
+    ("三个小时左右", ("none", 0)), ("还有20颗左右", ("none", 0)), ("超好用 我第三瓶了", ("none", 0)),
+    ("2台能便宜点吗 给我老家亲戚带的", ("none", 0)), ("还有名额吗 算我一台", ("join", 1)),
+    ("我那两箱退掉吧 家里不吃了", ("cancel", 0)), ("那我改成两副吧", ("set", 2)),
+])
+def test_short_sign_ups_questions_and_new_totals(text, expected):
+    got = understand(text)
+    assert (got.action, got.quantity) == expected
+
+
 def test_cancel_line_inside_a_native_list():
     from bot.relay.parse import RelayReader
 

@@ -2,6 +2,8 @@
 
 build [--task T] [--family F] [--from-db]   train the models into DATA_DIR/models (COPILOT_DATA_DIR,
            default ./var); --from-db adds the labels people stored through /api/v1/labels
+build --task retrieval [--model M]   learn the suggestions' ranking and silence weights from the writers'
+           query sets into knowledge/ranking_weights.json (shipped with the code; per encoder)
 simulate-week --blind DIR   one simulated week of corrections (docs/EVALUATION.md, "The learning loop")
 run-job ID     run one training job of the model registry (the service starts these itself)
 mine-scripts   propose best-seller replies from stored conversations as draft scripts
@@ -50,6 +52,8 @@ def cmd_build(args) -> int:
     from training.trainers import DEFAULT_FAMILY, train_family, train_sensitive
 
     d = models_dir(args)
+    if args.task == "retrieval":
+        return build_retrieval(args, d)
     encoder = UseEncoder()
     for name in (args.task,) if args.task else (*DEFAULT_FAMILY, "sensitive"):
         t0 = time.perf_counter()
@@ -61,6 +65,20 @@ def cmd_build(args) -> int:
         model.save(model_path(d, name))
         print(f"{name}: trained on {model.meta['n_train']} examples ({len(extra)} from the labels table) in "
               f"{time.perf_counter() - t0:.1f}s -> {model_path(d, name)}")
+    return 0
+
+
+def build_retrieval(args, d: Path) -> int:
+    from knowledge.ranking import DEFAULT_PATH
+    from training.blind import analyzer_for
+    from training.retrieval_model import train_ranking
+
+    t0 = time.perf_counter()
+    ranking = train_ranking(args.model, analyzer_for(d).intent)
+    out = Path(args.out) if args.out else DEFAULT_PATH
+    ranking.save(out)
+    print(f"retrieval: {ranking.meta['n_queries']} queries and {ranking.meta['n_chit_chat']} chit-chat lines "
+          f"from {', '.join(ranking.meta['sources'])} in {time.perf_counter() - t0:.1f}s -> {out}")
     return 0
 
 
@@ -127,7 +145,10 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--task", choices=("intent", "sentiment", "sensitive"))
+    b.add_argument("--task", choices=("intent", "sentiment", "sensitive", "retrieval"))
+    b.add_argument("--model", default=os.environ.get("COPILOT_EMBEDDING_MODEL", "use-multilingual"),
+                   help="with --task retrieval: the encoder the weights are learned for")
+    b.add_argument("--out", help="with --task retrieval: where to write the weights")
     b.add_argument("--family", choices=("char", "dense", "cascade", "mlp"))
     b.add_argument("--from-db", action="store_true",
                    help="also train on the labels in the service's database (POST /api/v1/labels)")

@@ -119,19 +119,21 @@ def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: st
     async def run(kb):
         asked = [q for q in queries if q.get("script_id")]
         chit = [q for q in queries if not q.get("script_id")]
-        labels = [lab for lab, _ in intent_model.predict([q["query"] for q in queries])] if intent_model else \
-            [None] * len(queries)
+        labels = [(str(lab), float(sc)) for lab, sc in intent_model.predict([q["query"] for q in queries])] \
+            if intent_model else [(None, 1.0)] * len(queries)
         intent_of = {id(q): lab for q, lab in zip(queries, labels)}
         r1 = r3 = 0
         silent_asked = 0
         for q in asked:
-            ids = [s.script.id for s in await kb.suggest(q["query"], k=3, intent=intent_of[id(q)])]
+            ids = [s.script.id for s in await kb.suggest(q["query"], k=3, intent=intent_of[id(q)][0],
+                                                               intent_score=intent_of[id(q)][1])]
             r1 += ids[:1] == [q["script_id"]]
             r3 += q["script_id"] in ids
             silent_asked += not ids
         silenced = 0
         for q in chit:
-            silenced += not await kb.suggest(q["query"], k=3, intent=intent_of[id(q)])
+            silenced += not await kb.suggest(q["query"], k=3, intent=intent_of[id(q)][0],
+                                             intent_score=intent_of[id(q)][1])
         return {"n_queries": len(asked), "n_chit_chat": len(chit), "n_scripts": len(scripts),
                 "recall@1": r1 / max(1, len(asked)), "recall@3": r3 / max(1, len(asked)),
                 "answered_rate": 1 - silent_asked / max(1, len(asked)),

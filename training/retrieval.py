@@ -31,8 +31,10 @@ def metrics(ranked: list[list[str]], gold: list[str]) -> dict:
     return {"recall@1": r1, "recall@3": r3, "mrr": mrr, "n": len(gold)}
 
 
-async def knowledge_base_of(scripts: list[dict], encoder_name: str, fn):
-    """Run `fn(kb)` on a throw-away knowledge base (embedded Redis, SQLite) holding `scripts`."""
+async def knowledge_base_of(scripts: list[dict], encoder_name: str, fn, ranking="shipped"):
+    """Run `fn(kb)` on a throw-away knowledge base (embedded Redis, SQLite) holding `scripts`, ranked as
+    the service ranks (the shipped learned weights for this encoder) unless `ranking` is given."""
+    from knowledge.ranking import ranking_for
     from storage.redis_store import open_redis
     from storage.sql import open_database
     from knowledge.base import KnowledgeBase
@@ -41,7 +43,8 @@ async def knowledge_base_of(scripts: list[dict], encoder_name: str, fn):
 
     with tempfile.TemporaryDirectory() as d:
         async with open_redis(None, Path(d)) as redis, open_database(f"sqlite+aiosqlite:///{d}/kb.db") as engine:
-            kb = KnowledgeBase(ScriptStore(engine), redis, make_encoder(encoder_name), Path(d), None)
+            kb = KnowledgeBase(ScriptStore(engine), redis, make_encoder(encoder_name), Path(d), None,
+                               ranking=ranking_for(encoder_name) if ranking == "shipped" else ranking)
             await kb.start()
             await kb.upsert([ScriptInput(**s) for s in scripts])
             return await fn(kb)

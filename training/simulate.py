@@ -86,10 +86,10 @@ def simulate_retrieval(queries: list[dict], scripts: list[dict], encoder_name: s
     rest = [q for q in queries if not week_half(q["query"])]
 
     async def misses(kb):
-        labels = [lab for lab, _ in intent_model.predict([q["query"] for q in week])]
+        labels = intent_model.predict([q["query"] for q in week])
         out = []
-        for q, lab in zip(week, labels):
-            ids = [s.script.id for s in await kb.suggest(q["query"], k=3, intent=lab)]
+        for q, (lab, sc) in zip(week, labels):
+            ids = [s.script.id for s in await kb.suggest(q["query"], k=3, intent=str(lab), intent_score=float(sc))]
             if ids[:1] != [q["script_id"]]:
                 out.append(q)
         return out

@@ -130,7 +130,10 @@ class Pipeline:
         if self.knowledge is None or not latest_question:
             return
         convs = list(latest_question)
-        found = await self.knowledge.suggest_many([latest_question[c]["text"] for c in convs], k=3)
+        found = await self.knowledge.suggest_many(
+            [latest_question[c]["text"] for c in convs], k=3,
+            intents=[(results[latest_question[c]["msgid"]]["intent"]["label"],
+                      results[latest_question[c]["msgid"]]["intent"]["score"]) for c in convs])
         async with self.redis.pipeline(transaction=False) as pipe:
             for conv, sugs in zip(convs, found):
                 m = latest_question[conv]

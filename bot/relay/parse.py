@@ -24,7 +24,7 @@ UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐
 
 @dataclass(frozen=True)
 class RelayIntent:
-    action: str          # join | cancel | none
+    action: str          # join | cancel | none | set (the sender's new total: "改成两份")
     quantity: int        # for cancel, 0 means "everything I have"
     line: str = ""       # native-list line that carried the sign-up
 
@@ -44,6 +44,11 @@ def _clean(text: str) -> str:
     t = re.sub(r"\[[^\]]{1,6}\]", "", t)  # WeChat emoji codes
     t = re.sub(r"(?<=\d)\s+(?=\d)", "，", t)  # "+1 120码" is +1 and a size, not +1120
     return re.sub(r"\s+", "", t)
+
+
+def clean_name(name: str) -> str:
+    """A display name as list lines are matched (NFKC, simplified, lower case, no spaces)."""
+    return _clean(name)
 
 
 def _num(tok: str | None, default: int = 1) -> int:
@@ -84,7 +89,7 @@ _JOIN_PATTERNS = [
     re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
                r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记|整|给我整|给俺整|俺要|俺也要"
                r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me)" + NUM + UNIT),
-    re.compile(r"^" + NUM + UNIT + r"(?![\d])"),
+    re.compile(r"^" + NUM + UNIT + r"(?![\d]|小时|个月|天|钟|年)"),
     re.compile(r"(俩|两|仨|三)(人|个人|口人)"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
@@ -106,6 +111,16 @@ _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
 
 
+# "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
+_RESTATE = re.compile(r"(改成|改为|改做|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
+# "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
+_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|取消)")
+_SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
+_BARE_COUNT = re.compile(r"^(俩|仨|两个|两份)[!！~～。.]*$")
+# A short line naming a variant and a quantity, with nothing else to it.
+_SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已]{0,5}?" + NUM + UNIT +
+                         r"(?!小时|个月|月|天|钟|年|周|星期|点|号|块|元|钱|度|岁|码|寸|克|ml|公里|米|字|人)"
+                         r"(?![^\d]*(左右|才|哦|了|呀|吗|啊|起|以上|以内))[^\d]{0,6}$")
 _CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
 _AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
 
@@ -122,6 +137,12 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
             head = _intent_from_text(_clean(first))
             if head.action == "join" and re.search(NUM + UNIT, _clean(first)):
                 return head  # "我要三盒 能送护理液吗": a sign-up, then a question
+    total_now = _RESTATE.search(t)
+    if total_now and not _QUESTION.search(t[total_now.end():]):
+        q = _num(total_now.group(2))
+        return RelayIntent("set", q) if 0 <= q <= 999 else NONE
+    if _CANCEL_MINE.search(t) and not t.endswith(("吗", "么", "?")):
+        return RelayIntent("cancel", 0)
     for pat in _CANCEL_QTY:
         m = pat.search(t)
         if m:
@@ -133,7 +154,11 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("cancel", 1)
     # A question is not a sign-up, even with a +1 inside it ("现在+1还来得及吗"); a sign-up that
     # starts with +N and then asks something ("+1 什么时候到") still is one.
-    questionish = bool(_QUESTION.search(t)) and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
+    clauses = [c for c in re.split(r"[，,。.!！~～]", spaced) if c] if spaced else []
+    asks_then_joins = bool(clauses) and re.search(r"(算我|我要|给我来|给我|来|要)" + NUM, _clean(clauses[-1]))
+    questionish = (bool(_QUESTION.search(t)) or
+                   (not asks_then_joins and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
+        and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
             and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
         return NONE
@@ -162,6 +187,15 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
             return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if questionish:
         return NONE
+    if _SAME_AS_ABOVE.match(t):
+        return RelayIntent("join", 1)
+    bare = _BARE_COUNT.match(t)
+    if bare:
+        return RelayIntent("join", _num(bare.group(1)[0]))
+    short = _SHORT_ITEM.match(t)
+    if short and not _ANNOUNCE.search(t):
+        q = _num(short.group(2))  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件"
+        return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if _JOIN_PLAIN.match(t) and (len(t) <= 12 or _JOIN_EAGER.match(t)):
         return RelayIntent("join", 1)
     if _JOIN_ANY.search(t) and len(t) <= 16:
@@ -217,6 +251,7 @@ class Credit:
     quantity: int    # for cancel, 0 means "everything"
     name: str        # the name on the line; "" when it is the sender's own line
     line: str
+    total: int | None = None  # the units the line says the person now holds, when it restates them
 
 
 _LINE_CANCEL = re.compile(r"取消|不要了|退出|退了|撤销|撤回|^-\d+(?![.\d])|\s-\d+(?![.\d])")
@@ -241,22 +276,61 @@ def same_person(a: str, b: str) -> bool:
     return a == b or (min(len(a), len(b)) >= 2 and (a in b or b in a))
 
 
-def list_credits(lines: list[str], seen: Counter, sender_name: str = "") -> list[Credit]:
-    """What a native list changes, against the multiset of lines seen in this relay's lists."""
+def names_person(line_name_: str, person: str) -> bool:
+    """Whether a list line's name stands for `person` (a display name): the same name, or one
+    inside the other (Jerry / 途观-Jerry, 11栋王奶奶 / 王奶奶)."""
+    return same_person(line_name_, person)
+
+
+def held_by(name: str, held: dict[str, int]) -> tuple[str, int] | None:
+    """The entry (clean name, units) a list line's name refers to, exact names first."""
+    key = _clean(name)
+    if key in held:
+        return key, held[key]
+    return next(((k, q) for k, q in held.items() if names_person(name, k)), None)
+
+
+def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
+                 held: dict[str, int] | None = None) -> list[Credit]:
+    """What a native list changes, against the multiset of lines seen in this relay's lists and the
+    units each name already holds (`held`: clean display name → units, the sender's included).
+
+    A new line is an addition unless it stands for units the person already holds: their earlier
+    line is gone from this list (they edited it), or they signed up by text and this is the first
+    list that shows them. Then it states their total, and only the difference is credited."""
+    held = held or {}
+    fresh = new_lines(lines, seen)
+    current = Counter(_clean(l) for l in lines)
+    names = [line_name(line) for line in fresh]
+    exact_own = any(n and _clean(n) == _clean(sender_name) for n in names)
     credits = []
-    for line in new_lines(lines, seen):
-        name = line_name(line)
-        own = not name or same_person(name, sender_name)
+    for line, name in zip(fresh, names):
+        own = not name or (_clean(name) == _clean(sender_name) if exact_own else names_person(name, sender_name))
+        person = sender_name if own else name
+        who = "" if own else name
+        entry = held.get(_clean(sender_name)) if own else (held_by(name, held) or (None, None))[1]
+        have = entry or 0
+        earlier = [k for k, c in seen.items() if c > 0 and (names_person(line_name(k), person) if person else False)]
+        edited = [k for k in earlier if current[k] < seen[k]]
+        restates = bool(edited) or (have > 0 and not earlier)
         if _LINE_CANCEL.search(line):
-            credits.append(Credit("cancel", 0, "" if own else name, line))
-        else:
-            qty = line_quantity(line, name)
-            if 0 < qty <= 999:
-                credits.append(Credit("join", qty, "" if own else name, line))
+            credits.append(Credit("cancel", 0, who, line))
+            continue
+        qty = line_quantity(line, name)
+        if qty == 0 and re.search(r"(?<![\d.])0(?![\d.])", _clean(line)):
+            if have or edited:
+                credits.append(Credit("cancel", 0, who, line))  # "Jerry 0": taken off
+        elif 0 < qty <= 999:
+            if not restates:
+                credits.append(Credit("join", qty, who, line))
+            elif qty > have:
+                credits.append(Credit("join", qty - have, who, line, total=qty))
+            elif qty < have:
+                credits.append(Credit("cancel", have - qty, who, line, total=qty))
     if not credits and sender_name:
         # Nothing new and the sender's own line is gone: they removed themselves.
-        had = any(same_person(line_name(k), sender_name) for k, c in seen.items() if c > 0)
-        kept = any(same_person(line_name(l), sender_name) for l in lines)
+        had = any(names_person(line_name(k), sender_name) for k, c in seen.items() if c > 0)
+        kept = any(names_person(line_name(l), sender_name) for l in lines)
         if had and not kept:
             credits.append(Credit("cancel", 0, "", ""))
     return credits
@@ -265,11 +339,29 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "") -> list
 def summarise(credits: list[Credit]) -> RelayIntent:
     """One answer for a whole message: the units it adds, else a cancellation, else nothing."""
     joins = [c for c in credits if c.action == "join"]
-    if joins:
-        return RelayIntent("join", sum(c.quantity for c in joins), "\n".join(c.line for c in joins))
-    if any(c.action == "cancel" for c in credits):
+    if joins:  # an edited line is answered with the total it now states
+        return RelayIntent("join", sum(c.total or c.quantity for c in joins), "\n".join(c.line for c in joins))
+    cancels = [c for c in credits if c.action == "cancel"]
+    if len(cancels) == 1 and cancels[0].total:
+        return RelayIntent("cancel", cancels[0].quantity)  # reduced, not withdrawn
+    if cancels:
         return RelayIntent("cancel", 0)
     return NONE
+
+
+def resolve(intent: RelayIntent, have: int) -> tuple[RelayIntent, RelayIntent]:
+    """A text intent against the units the sender holds → (the answer, the ledger change).
+
+    A new total ("改成两份") becomes the join or cancellation that reaches it, answered with the total
+    as an edited list line is."""
+    if intent.action == "set":
+        if intent.quantity > have:
+            return RelayIntent("join", intent.quantity), RelayIntent("join", intent.quantity - have)
+        if intent.quantity < have:
+            change = RelayIntent("cancel", have - intent.quantity if intent.quantity else 0)
+            return change, change
+        return NONE, NONE
+    return intent, intent
 
 
 def remember_lines(seen: Counter, lines: Iterable[str]) -> dict[str, int]:
@@ -299,15 +391,31 @@ def _spaced(text: str) -> str:
 
 
 class RelayReader:
-    """Reads one relay's group messages in order, remembering every list line it has seen."""
+    """Reads one relay's group messages in order, remembering every list line it has seen and the
+    units each name holds (what the ledger knows in the service)."""
 
     def __init__(self) -> None:
         self.seen: Counter = Counter()
+        self.held: dict[str, int] = {}
 
     def read(self, text: str, sender_name: str = "") -> RelayIntent:
         native = parse_native_list(text)
         if native is None:
-            return understand(text, sender_name=sender_name)
-        credits = list_credits(native[1], self.seen, sender_name)
+            answer, change = resolve(understand(text, sender_name=sender_name), self.held.get(_clean(sender_name), 0))
+            self._apply(_clean(sender_name), change.action, change.quantity)
+            return answer
+        credits = list_credits(native[1], self.seen, sender_name, self.held)
         remember_lines(self.seen, native[1])
+        for c in credits:
+            self._apply(_clean(c.name or sender_name), c.action, c.quantity)
         return summarise(credits)
+
+    def _apply(self, who: str, action: str, quantity: int) -> None:
+        if action == "join":
+            self.held[who] = self.held.get(who, 0) + quantity
+        elif action == "cancel":
+            left = 0 if quantity == 0 else self.held.get(who, 0) - quantity
+            if left > 0:
+                self.held[who] = left
+            else:
+                self.held.pop(who, None)

@@ -21,7 +21,7 @@ from bot import keys
 from bot.csv_export import csv_text
 from bot.foreground import Foreground
 from bot.relay.ledger import RelayLedger, RelayMissing
-from bot.relay.parse import list_credits, parse_native_list, remember_lines, understand
+from bot.relay.parse import clean_name, list_credits, parse_native_list, remember_lines, resolve, understand
 from storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,14 @@ def relay_json(row) -> dict:
         "owner_userid": row["owner_userid"], "created_by": row["created_by"],
         "created_at": aware_iso(row["created_at"]), "closed_at": aware_iso(row["closed_at"]),
     }
+
+
+def held_units(snap) -> dict[str, int]:
+    """Units each sender holds, confirmed and waiting."""
+    out: dict[str, int] = {}
+    for e in (*snap.entries, *snap.waitlist):
+        out[e["sender_id"]] = out.get(e["sender_id"], 0) + e["quantity"]
+    return out
 
 
 class RelayService:
@@ -229,13 +237,22 @@ class RelayService:
         if native is not None:
             return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid)
         intent = understand(text, sender_name=sender_name)
+        if intent.action == "set":  # "改成两份": the change that reaches the new total
+            _answer, intent = resolve(intent, held_units(await self.ledger.snapshot(relay_id)).get(sender_id, 0))
         return await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
 
     async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str) -> dict:
         """A re-posted native list: each new line is credited to the name on it (a friend's line
         to a stand-in id `name:<name>`, so it counts against stock and its own limit, not the sender's)."""
         seen = await self.ledger.seen_lines(relay_id)
-        credits = list_credits(lines, seen, sender_name)
+        snap = await self.ledger.snapshot(relay_id)
+        by_id = held_units(snap)
+        # Names already holding units: a member who signed up by text and shows up in this list is
+        # not signed up again; the sender's own line states their total.
+        held = {clean_name(e["sender_name"]): by_id[e["sender_id"]] for e in (*snap.entries, *snap.waitlist)
+                if e["sender_name"] and e["sender_id"] != sender_id}
+        held[clean_name(sender_name)] = by_id.get(sender_id, 0)
+        credits = list_credits(lines, seen, sender_name, held)
         await self.ledger.remember_seen(relay_id, remember_lines(seen, lines))
         answers = []
         for i, c in enumerate(credits):

@@ -207,7 +207,8 @@ async def suggestions(request: web.Request) -> web.Response:
     req = await read_model(request, SuggestRequest)
     kb = request.app[KNOWLEDGE]
     [analysis] = await request.app[NLP].analyze([AnalyzeItem(req.text, "customer")])
-    found = await kb.suggest(req.text, req.k, req.tags, intent=analysis["intent"]["label"])
+    found = await kb.suggest(req.text, req.k, req.tags, intent=analysis["intent"]["label"],
+                             intent_score=analysis["intent"]["score"])
     if found:
         request.app[KNOWLEDGE_TASKS].add_shown([s.script.id for s in found])
     return web.json_response({"suggestions": [s.to_json() for s in found], "intent": analysis["intent"]})
