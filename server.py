@@ -31,7 +31,7 @@ from bot.learning.labels import LabelStore
 from bot.logs import configure_logging
 from bot.metrics import Metrics
 from bot.settings import Settings, SettingsError
-from bot.web import knowledge_api, labels_api
+from bot.web import customers_api, knowledge_api, labels_api
 from bot.web.appkeys import (ANALYTICS, AUTH_LIMITS, CHANNELS, COMPONENTS, CONVERSATIONS, CRYPTO, KNOWLEDGE, METRICS, NLP, QUEUE, REDIS, RELAYS,
                              SESSIONS, SETTINGS, TOKENS)
 from bot.web.errors import api_errors
@@ -114,9 +114,13 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
             app[AUTH_LIMITS] = FailureLimiter(parts.redis, settings.auth_failures_per_ip, settings.auth_failures_global,
                                               settings.auth_failure_window)
             app[knowledge_api.KNOWLEDGE_TASKS] = shown = knowledge_api.ShownCounter(parts.knowledge.store)
+            app[customers_api.BACKGROUND] = background = set()
             n = settings.worker_concurrency if run_workers else 0
             async with running_workers(parts, n):
                 yield
+            for task in list(background):
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await shown.drain()
 
     app.cleanup_ctx.append(components_ctx)

@@ -139,6 +139,37 @@ async def track_sop(parts: "Components") -> None:
     await in_one_process(parts, keys.SOP_LOCK, 300, parts.sop.track)
 
 
+async def sync_customers_now(parts: "Components") -> bool:
+    """One WeCom customer sync (bot/customers/sync.py) unless one is running; its report (or its
+    error) is kept for GET /api/v1/customers/sync. False when another process holds the lock."""
+    import json
+    from datetime import datetime, timezone
+
+    from bot.customers.sync import CustomerSync
+
+    if parts.wecom is None or not await parts.redis.set(keys.CUSTOMER_SYNC_LOCK, b"1", nx=True, ex=6 * 3600):
+        return False
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    await parts.redis.set(keys.CUSTOMER_SYNC_LAST, json.dumps({"status": "running", "started_at": started}))
+    try:
+        report = await CustomerSync(parts.engine, parts.wecom).run()
+        done = {"status": "done", **report.to_json()}
+    except Exception as exc:  # noqa: BLE001 - reported, and tried again on the next day
+        log.exception("customer sync failed")
+        done = {"status": "failed", "error": str(exc)[:300]}
+    finally:
+        await parts.redis.delete(keys.CUSTOMER_SYNC_LOCK)
+    done.update(started_at=started, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    await parts.redis.set(keys.CUSTOMER_SYNC_LAST, json.dumps(done))
+    return True
+
+
+async def sync_customers(parts: "Components") -> None:
+    """Daily, in one process: customers and WeCom tags that no event told us about."""
+    if parts.wecom is not None and await parts.redis.set(keys.CUSTOMER_SYNC_DAILY, b"1", nx=True, ex=20 * 3600):
+        await sync_customers_now(parts)
+
+
 SCHEDULE: tuple[Job, ...] = (
     Job("close-due-relays", every=5.0, run=close_due_relays),
     Job("requeue-unanalysed", every=60.0, run=requeue_unanalysed),
@@ -157,6 +188,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("work-order-alerts", every=30.0, run=work_order_alerts),
     Job("run-sop", every=60.0, run=run_sop),
     Job("track-sop", every=600.0, run=track_sop, first_after=300.0),
+    Job("sync-customers", every=HOUR, run=sync_customers, first_after=600.0),
 )
 
 

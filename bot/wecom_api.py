@@ -193,6 +193,16 @@ class WeComClient:
         return await self.call("POST", "/cgi-bin/externalcontact/add_contact_way", {
             "type": 1 if len(users) == 1 else 2, "scene": 2, "state": state, "user": users})
 
+    async def get_follow_user_list(self) -> list[str]:
+        """The members with the customer-contact permission (客户联系功能的成员)."""
+        return list((await self.call("GET", "/cgi-bin/externalcontact/get_follow_user_list")).get("follow_user") or [])
+
+    async def batch_get_by_user(self, userids: list[str], cursor: str = "", limit: int = 100) -> dict[str, Any]:
+        """One page of the customers these members (≤ 100) added: {"external_contact_list": [{"external_contact",
+        "follow_info"}], "next_cursor"} (limit ≤ 100)."""
+        return await self.call("POST", "/cgi-bin/externalcontact/batch/get_by_user",
+                               {"userid_list": userids[:100], "cursor": cursor, "limit": min(100, limit)})
+
     async def get_external_contact(self, external_userid: str) -> dict[str, Any]:
         return await self.call("GET", "/cgi-bin/externalcontact/get", params={"external_userid": external_userid})
 

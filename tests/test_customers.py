@@ -245,3 +245,53 @@ async def test_orders_are_idempotent_and_attributed_to_channel_staff_and_campaig
     assert funnel["delivered"] == 1 and funnel["converted_7d"] == 1
     staff = await token(client, admin_headers, "staff", "zhangsan")
     assert (await client.post("/api/v1/orders", json={"items": items[:1]}, headers=staff)).status == 403
+
+
+async def test_existing_customers_and_wecom_tags_come_in_through_the_sync(client, admin_headers, parts, fake_wecom):
+    """Customers added before the service ran arrive page by page (batch/get_by_user, 100 a page);
+    WeCom's own tags are named from the tag library; a second run changes nothing; a tag removed
+    in WeCom goes on the next complete run; tags from rules stay."""
+    import asyncio
+
+    from bot.customers.sync import CustomerSync
+
+    trainer = await token(client, admin_headers, "trainer")
+    fake_wecom.corp_tags["g1"] = {"name": "会员等级", "tags": {"金卡": "etGOLD", "银卡": "etSILVER"}}
+    for i in range(150):  # two pages for zhangsan
+        fake_wecom.contacts[("zhangsan", f"wmOLD{i:03d}")] = {"name": f"老客{i}", "createtime": 1_600_000_000 + i,
+                                                             "state": "store_1" if i % 2 else ""}
+    fake_wecom.contacts[("lisi", "wmOLD000")] = {"name": "老客0", "createtime": 1_500_000_000}
+    fake_wecom.customer_tags[("zhangsan", "wmOLD001")] = {"etGOLD"}
+    fake_wecom.customer_tags[("lisi", "wmOLD000")] = {"etSILVER"}
+
+    resp = await client.post("/api/v1/customers/sync", headers=trainer)
+    assert resp.status == 202
+    for _ in range(100):
+        status = await (await client.get("/api/v1/customers/sync", headers=trainer)).json()
+        if status["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert status["status"] == "done" and status["customers"] == 150 and status["relations"] == 151
+    calls = fake_wecom.bodies("/cgi-bin/externalcontact/batch/get_by_user")
+    assert [c["cursor"] for c in calls] == ["", "100"] and calls[0]["userid_list"] == ["lisi", "zhangsan"]
+    both = await (await client.get("/api/v1/customers/wmOLD000", headers=trainer)).json()
+    assert both["name"] == "老客0" and sorted(both["staff"]) == ["lisi", "zhangsan"] and both["tags"] == ["银卡"]
+    assert both["first_seen_at"] == 1_500_000_000_000
+    gold = await (await client.get("/api/v1/customers?tag=金卡", headers=trainer)).json()
+    assert [c["id"] for c in gold["items"]] == ["wmOLD001"]
+    by_channel = await (await client.get("/api/v1/customers?channel=store_1&limit=200", headers=trainer)).json()
+    assert len(by_channel["items"]) == 75
+
+    # A rule's tag on the same customer, then the gold tag removed in WeCom: the next run drops only it.
+    from datetime import datetime, timezone
+
+    from storage.sql import customer_tags, dialect_insert
+    async with parts.engine.begin() as conn:
+        await conn.execute(dialect_insert(parts.engine, customer_tags).values(
+            customer_id="wmOLD001", tag="高意向", source="rule:abc", added_at=datetime.now(timezone.utc)))
+    fake_wecom.customer_tags[("zhangsan", "wmOLD001")] = set()
+    report = await CustomerSync(parts.engine, parts.wecom).run()
+    assert report.complete and report.tags_removed == 1
+    one = await (await client.get("/api/v1/customers/wmOLD001", headers=trainer)).json()
+    assert one["tags"] == ["高意向"]
+    assert (await client.post("/api/v1/customers/sync", headers=await token(client, admin_headers, "qa"))).status == 403

@@ -30,6 +30,8 @@ class FakeWeCom:
     strict_tags: bool = False  # True: mark_tag refuses tag ids not in the corp tag library (40068)
     corp_tags: dict[str, dict] = field(default_factory=dict)  # group_id -> {"name", "tags": {name: id}}
     customer_tags: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (userid, external) -> tag ids
+    # batch/get_by_user: (userid, external) -> {"name", "createtime", "state"}; tags from customer_tags
+    contacts: dict[tuple[str, str], dict] = field(default_factory=dict)
     # path -> list of queued failures: an int errcode, "http500", or "drop" (close the connection)
     failures: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     _counter: Any = field(default_factory=lambda: itertools.count(1))
@@ -105,6 +107,24 @@ class FakeWeCom:
             if not ext.startswith("wm"):
                 return web.json_response({"errcode": 84061, "errmsg": "not external contact"})
             return web.json_response({"errcode": 0, "errmsg": "ok", "external_contact": {"external_userid": ext, "name": "客户"}})
+        if path == "/cgi-bin/externalcontact/get_follow_user_list":
+            return web.json_response({"errcode": 0, "errmsg": "ok",
+                                      "follow_user": sorted({u for u, _e in self.contacts})})
+        if path == "/cgi-bin/externalcontact/batch/get_by_user":
+            body = await request.json()
+            users, limit = body.get("userid_list") or [], min(100, int(body.get("limit") or 50))
+            if not users or len(users) > 100:
+                return web.json_response({"errcode": 40058, "errmsg": "invalid userid_list"})
+            rows = sorted(k for k in self.contacts if k[0] in users)
+            start = int(body.get("cursor") or 0)
+            page = rows[start:start + limit]
+            nxt = start + len(page)
+            return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": str(nxt) if nxt < len(rows) else "",
+                                      "external_contact_list": [
+                {"external_contact": {"external_userid": e, "name": self.contacts[(u, e)].get("name", ""), "type": 1},
+                 "follow_info": {"userid": u, "createtime": self.contacts[(u, e)].get("createtime", 0),
+                                 "state": self.contacts[(u, e)].get("state", ""),
+                                 "tag_id": sorted(self.customer_tags.get((u, e), ()))}} for u, e in page]})
         if path == "/cgi-bin/externalcontact/get_corp_tag_list":
             return web.json_response({"errcode": 0, "errmsg": "ok", "tag_group": [
                 {"group_id": gid, "group_name": g["name"], "tag": [{"id": tid, "name": n} for n, tid in g["tags"].items()]}

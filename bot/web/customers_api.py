@@ -25,6 +25,7 @@ from bot.web.errors import ApiError
 from bot.web.middlewares import principal, roles
 from bot.web.requests import parse_items, read_json, read_limited, read_model, validation_message
 
+BACKGROUND = web.AppKey("customer_background", set)  # running sync tasks, cancelled at shutdown
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _RULE_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -206,6 +207,36 @@ async def get_campaign(request: web.Request) -> web.Response:
     if out is None:
         raise ApiError(404, "not_found", "no such campaign")
     return web.json_response(out)
+
+
+@roles("trainer")
+async def start_sync(request: web.Request) -> web.Response:
+    """Bring in customers and WeCom tags now (the schedule does it daily): 202, then poll GET."""
+    import asyncio
+
+    from bot import keys
+    from bot.jobs import sync_customers_now
+
+    parts = _parts(request)
+    if parts.wecom is None:
+        raise ApiError(503, "unavailable", "the outbound WeCom API is not configured (WECOM_SECRET)")
+    if await parts.redis.exists(keys.CUSTOMER_SYNC_LOCK):
+        raise ApiError(409, "conflict", "a customer sync is already running")
+    task = asyncio.get_running_loop().create_task(sync_customers_now(parts))
+    tasks = request.app[BACKGROUND]
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return web.json_response({"status": "started"}, status=202)
+
+
+@roles("qa", "trainer")
+async def sync_status(request: web.Request) -> web.Response:
+    import json
+
+    from bot import keys
+
+    raw = await _parts(request).redis.get(keys.CUSTOMER_SYNC_LAST)
+    return web.json_response(json.loads(raw) if raw else {"status": "never"})
 
 
 @roles("trainer")

@@ -40,6 +40,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/labels/queue", labels_api.label_queue)
     r.add_get("/api/v1/labels/allow-proposals", labels_api.allow_proposals)
     r.add_get("/api/v1/customers", customers_api.list_customers)
+    r.add_post("/api/v1/customers/sync", customers_api.start_sync)
+    r.add_get("/api/v1/customers/sync", customers_api.sync_status)
     r.add_get("/api/v1/customers/{id}", customers_api.get_customer)
     r.add_get("/api/v1/tag-rules", customers_api.list_rules)
     r.add_post("/api/v1/tag-rules", customers_api.create_rule)
