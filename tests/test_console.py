@@ -237,3 +237,25 @@ async def test_first_run_page_guides_each_role(browser, live, parts, admin_heade
     assert "质检 QA" in text and "管理 Admin" not in text  # only the pages this role may open
     assert "python server.py --demo" in text                # no data yet: how to get some
     await shot(page, "start")
+
+
+async def test_owner_works_an_order_on_the_work_order_page_and_sees_team_figures(browser, live, parts, admin_headers):
+    from bot.conversations.records import ArchiveRecord
+
+    stored, _ = await parts.conversations.ingest([ArchiveRecord.parse(rec("wo1", "wmUPSET", "你们这面霜用了过敏，太差劲了，我要投诉！", t=1))])
+    await parts.pipeline.process(stored)
+    page = await login(browser, live, await token_for(live, admin_headers, "qa", "质检"), "/console#work-orders")
+    await page.goto(str(live.make_url("/console#work-orders")))
+    await page.wait_for_selector("#work-orders tr.clickable")
+    await page.click("#work-orders tr.clickable")
+    await page.wait_for_selector("#wo-events li")
+    await page.fill("#wo-note", "已电话安抚并退款")
+    await page.click("#work-order-detail button[data-to=resolved]")
+    # Once resolved, only closing is left to do.
+    await page.wait_for_function("() => !document.querySelector('#work-order-detail button[data-to=resolved]')"
+                                 " && document.querySelector('#work-order-detail button[data-to=closed]')")
+    [order] = (await parts.work_orders.list())[0]
+    assert order["status"] == "resolved"
+    await page.wait_for_selector("#work-order-figures tr[data-owner]")
+    assert "100%" in await page.inner_text("#work-order-figures")
+    await shot(page, "work-orders")

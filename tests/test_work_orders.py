@@ -68,3 +68,32 @@ async def test_an_order_always_has_an_owner_and_alerts_are_retried_not_lost(clie
         assert (await client.get(f"/api/v1/work-orders?{q}", headers=qa)).status == 400, q
     assert (await client.post("/api/v1/work-orders", json={"customer_id": "wmX", "severity": "urgent"},
                               headers=qa)).status == 400
+
+
+async def test_team_figures_count_first_response_resolution_sla_and_recontact(client, admin_headers, parts, fake_wecom):
+    """Two orders for one owner: the staff member answered the first after 30 minutes (their next
+    message in the conversation) and it was resolved in 2 h; the same customer needed a new order
+    within 7 days (re-contact); the second was never touched."""
+    from storage.sql import work_orders
+
+    fake_wecom.users.update({"zhangsan": {"direct_leader": ["wangjingli"]}})
+    h = 3_600_000
+    t0 = int(time.time() * 1000) - 10 * h
+    await ingest(client, admin_headers, parts, [
+        rec("f1", "wmSAD", "你们这面霜用了过敏，太差劲了，我要投诉！", t=t0),
+        rec("f2", "zhangsan", "非常抱歉，我马上帮您处理退款", to="wmSAD", t=t0 + h // 2)])
+    qa = await token(client, admin_headers, "qa")
+    [order] = (await (await client.get("/api/v1/work-orders", headers=qa)).json())["items"]
+    async with parts.engine.begin() as conn:  # opened with the message, resolved two hours later, inside its SLA
+        await conn.execute(work_orders.update().where(work_orders.c.id == order["id"]).values(
+            status="closed", active_key=None, created_at=t0, due_at=t0 + 4 * h, resolved_at=t0 + 2 * h))
+    await ingest(client, admin_headers, parts, [rec("f3", "wmSAD", "又坏了，质量太差了，我要投诉你们", t=t0 + 5 * h)])
+    figures = await (await client.get("/api/v1/work-orders/figures?days=7", headers=qa)).json()
+    [mine] = figures["owners"]
+    assert mine["owner"] == "wangjingli" and mine["opened"] == 2 and mine["resolved"] == 1
+    assert mine["median_first_response_hours"] == 0.5 and mine["median_resolve_hours"] == 2.0
+    assert mine["within_sla_rate"] == 1.0 and mine["recontact_rate"] == 1.0 and mine["escalated"] == 0
+    assert figures["total"]["opened"] == 2
+    other = await token(client, admin_headers, "staff", "lisi")
+    assert (await (await client.get("/api/v1/work-orders/figures", headers=other)).json())["owners"] == []
+    assert (await client.get("/api/v1/work-orders/figures?days=0", headers=qa)).status == 400

@@ -387,6 +387,18 @@ async def list_work_orders(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "next": nxt})
 
 
+@roles("staff", "qa", "trainer")
+async def work_order_figures(request: web.Request) -> web.Response:
+    """Team figures over the orders opened in the last `days` (staff: their own)."""
+    import time
+
+    from bot.customers.work_order_figures import team_figures
+
+    days = _int(request, "days", 1, 365, 30) or 30
+    since = int(time.time() * 1000) - days * 86_400_000
+    return web.json_response(await team_figures(_parts(request).engine, since, principal(request).member_scope))
+
+
 @roles("qa", "trainer")
 async def create_work_order(request: web.Request) -> web.Response:
     req = await read_model(request, WorkOrderInput)

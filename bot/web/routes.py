@@ -65,6 +65,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/sop/plans/{id}/runs", customers_api.sop_runs)
     r.add_get("/api/v1/work-orders", customers_api.list_work_orders)
     r.add_post("/api/v1/work-orders", customers_api.create_work_order)
+    r.add_get("/api/v1/work-orders/figures", customers_api.work_order_figures)
     r.add_get("/api/v1/work-orders/{id}", customers_api.get_work_order)
     r.add_post("/api/v1/work-orders/{id}/transition", customers_api.transition_work_order)
     r.add_post("/api/v1/fission", customers_api.create_fission)

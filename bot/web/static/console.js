@@ -8,6 +8,7 @@
     { id: "labels", label: "标注与模型 Models", roles: ["trainer"], render: renderLabels },
     { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
     { id: "customers", label: "客户 Customers", roles: ["staff", "qa", "trainer"], render: renderCustomers },
+    { id: "work-orders", label: "工单 Work orders", roles: ["staff", "qa", "trainer"], render: renderWorkOrders },
     { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
     { id: "start", label: "开始 Start", roles: ["staff", "qa", "trainer"], render: renderStart },
   ];
@@ -55,6 +56,7 @@
     ["labels", "标注与模型", "用键盘标注模型最没把握的消息，训练新版本，通过门禁后上线或回滚。"],
     ["operator", "运营 Operator", "开团接龙、实时名单、数据看板。"],
     ["customers", "客户 Customers", "客户画像与时间线、人群、群发活动漏斗、渠道活码树。"],
+    ["work-orders", "工单 Work orders", "差评与投诉自动生成工单：负责人、SLA、超时升级、处理记录和团队指标。"],
     ["admin", "管理 Admin", "令牌、渠道欢迎语、敏感词库。"],
   ];
 
@@ -356,6 +358,66 @@
       n.own.adds !== n.total.adds ? h("span", { class: "muted" }, `（本级 ${n.own.adds}）`) : null,
       n.children.length ? h("ul", {}, ...n.children.map(node)) : null);
     clear(tree, t.items.length ? h("ul", {}, ...t.items.map(node)) : h("p", { class: "muted" }, "还没有渠道"));
+  }
+
+  // ---------------------------------------------------------------- Work orders
+  const NEXT = { open: ["in_progress", "resolved", "closed"], in_progress: ["resolved", "closed"], resolved: ["closed"], closed: [] };
+  const STATUS_CN = { open: "待处理", in_progress: "处理中", resolved: "已解决", closed: "已关闭" };
+  const ACTION_CN = { in_progress: "开始处理", resolved: "标记解决", closed: "关闭" };
+  async function renderWorkOrders(root) {
+    const list = h("table", { id: "work-orders" });
+    const detail = h("div", { id: "work-order-detail", class: "muted" }, "选择一个工单");
+    const figures = h("div", { id: "work-order-figures" });
+    const status = h("select", { id: "wo-status", onchange: () => load() }, h("option", { value: "" }, "全部状态"),
+      ...Object.entries(STATUS_CN).map(([v, t]) => h("option", { value: v }, t)));
+    root.append(h("div", { class: "grid" },
+      h("section", {}, h("h2", {}, "工单"), h("div", { class: "row" }, status), list),
+      h("section", {}, h("h2", {}, "工单详情"), detail)),
+      h("section", {}, h("h2", {}, "团队指标（近30天）"), figures));
+    async function load() {
+      const q = new URLSearchParams({ limit: "100" });
+      if (status.value) q.set("status", status.value);
+      try {
+        const items = (await api("GET", `/api/v1/work-orders?${q}`)).items;
+        if (!items.length) {
+          clear(list, h("tr", {}, h("td", { class: "muted" }, "还没有工单。客户投诉或连续差评时会自动生成；质检也可以通过 POST /api/v1/work-orders 手动创建。")));
+          return;
+        }
+        const now = Date.now();
+        clear(list, h("tr", {}, ...["客户", "原因", "级别", "状态", "负责人", "截止"].map(x => h("th", {}, x))),
+          ...items.map(o => h("tr", { class: "clickable", "data-id": o.id, onclick: () => show(o.id) },
+            h("td", {}, o.customer_id), h("td", {}, o.cause), h("td", {}, badge(o.severity, o.severity)),
+            h("td", {}, STATUS_CN[o.status] || o.status), h("td", {}, o.owner + (o.escalated_to ? ` → ${o.escalated_to}` : "")),
+            h("td", { class: !o.resolved_at && o.due_at < now ? "error" : "" }, fmtTime(o.due_at)))));
+      } catch (e) { clear(list, errorBox(e)); }
+    }
+    async function show(id) {
+      const o = await api("GET", `/api/v1/work-orders/${encodeURIComponent(id)}`);
+      const note = h("input", { id: "wo-note", placeholder: "处理说明", size: 30 });
+      const msg = h("span", { id: "wo-msg" });
+      const buttons = (NEXT[o.status] || []).map(to => h("button", { "data-to": to, onclick: async () => {
+        try { await api("POST", `/api/v1/work-orders/${encodeURIComponent(id)}/transition`, { to, note: note.value }); await load(); await show(id); await loadFigures(); }
+        catch (e) { msg.textContent = e.message; }
+      } }, ACTION_CN[to]));
+      clear(detail, h("div", {}, h("strong", {}, o.customer_id), " ", badge(STATUS_CN[o.status] || o.status), " ", o.cause, " · 负责人 ", o.owner,
+        " · 员工 ", o.staff_id || "—"),
+        buttons.length ? h("div", { class: "row" }, note, ...buttons, msg) : null,
+        h("ol", { id: "wo-events" }, ...o.events.map(e => h("li", {}, h("span", { class: "muted" }, `${fmtTime(e.at)} ${e.kind} `), e.by, " ",
+          e.detail && e.detail.to ? `${STATUS_CN[e.detail.from] || e.detail.from || ""} → ${STATUS_CN[e.detail.to] || e.detail.to} ` : "",
+          e.detail && e.detail.note ? `「${e.detail.note}」` : ""))),
+        o.outcome ? h("p", { id: "wo-outcome" }, `解决后7天：客户消息 ${o.outcome.messages} 条，情绪 ${JSON.stringify(o.outcome.sentiment)}`) : null);
+    }
+    async function loadFigures() {
+      const f = await api("GET", "/api/v1/work-orders/figures?days=30");
+      const hours = v => v === null || v === undefined ? "—" : `${v} h`;
+      const pct = v => v === null || v === undefined ? "—" : `${Math.round(v * 100)}%`;
+      clear(figures, f.owners.length ? h("table", {}, h("tr", {}, ...["负责人", "新建", "已解决", "SLA内解决", "升级", "首次响应(中位)", "解决用时(中位)", "7天复诉"].map(x => h("th", {}, x))),
+        ...f.owners.map(r => h("tr", { "data-owner": r.owner }, h("td", {}, r.owner), h("td", {}, r.opened), h("td", {}, r.resolved), h("td", {}, pct(r.within_sla_rate)),
+          h("td", {}, r.escalated), h("td", {}, hours(r.median_first_response_hours)), h("td", {}, hours(r.median_resolve_hours)), h("td", {}, pct(r.recontact_rate)))))
+        : h("p", { class: "muted" }, "近30天没有工单"));
+    }
+    await load();
+    await loadFigures();
   }
 
   // ---------------------------------------------------------------- Operator
