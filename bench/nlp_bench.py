@@ -102,7 +102,7 @@ def main() -> None:
     base = sum(snownlp_label(e.text) == e.label for e in test) / len(test)
 
     print(f"\n{len(msgs)} messages, average {avg_len:.0f} chars, one thread; "
-          f"{unsure:.0%} of messages below the intent threshold (encoded)\n")
+          f"below the threshold (encoded): intent {unsure['intent']:.0%}, sentiment {unsure['sentiment']:.0%}\n")
     print("| path | messages/s |")
     print("|---|---:|")
     for name, r in rows:

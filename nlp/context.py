@@ -34,7 +34,10 @@ _NEGATION = re.compile(r"(请勿|切勿|谨防|严禁|禁止|不会|绝不|从�
 _BEFORE_ALONE = set("你您他她它真太好很个就是死")
 _AFTER_ALONE = set("了啊吧呀蛋死你他她的得开货人")
 # A bare negation right before the phrase (不要私下转给任何人, 没法保证十年, 不搞最低价).
-_NEGATION_NEAR = re.compile(r"(不|没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢|冇|唔|未曾|从未)"
+_ASKS = re.compile(r"能不能|可不可以|可不可|要不要|是不是|行不行|会不会|有没有|好不好|肯不肯|愿不愿意|方不方便"
+                   r"|不过|不然|不管|不少|不错|不久|不如|不断|不仅|不只|不光|要不然")  # and words that only start with 不
+# 能不能/可不可以/有没有 ask, they do not deny: the 不/没 of an A-not-A question is no negation.
+_NEGATION_NEAR = re.compile(r"((?<![能可要是行会有])不|(?<!有)没|别|勿|非|无法|没法|不可能|不搞|不宣传|不具备|不做|不承诺|不敢|冇|唔|未曾|从未)"
                             r"[^，。！？,.!?;；\s]{0,4}$")
 # Refused right after the phrase (私下交易我这边不接的, 个人号不方便给的, 私人微信冇嘅).
 _REFUSED_AFTER = re.compile(r"[^，。！？,.!?;；]{0,6}?(不接|不方便|不能给|不提供|不给|不加|不可以|不行|不允许|不做|没有的|冇嘅|冇㗎|唔得|唔方便)")
@@ -58,15 +61,49 @@ _DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|
 # Whole-message frames: a warning against off-channel dealing, or a disclaimer of a banned claim.
 # Staff who divert a customer do not tell them to report it.
 _WARNING = re.compile(r"冒充|别上当|谨防|认准|举报|投诉|请勿|切勿|不要相信|别相信|别信|诈骗|官方小程序|官方渠道|只走|"
-                      r"以官方|只有这一个|不是我们的人|一律|小程序下单")
+                      r"以官方|只有这一个|不是我们的人|一律|小程序下单|禁止|移出群|踢出|是不是骗子|是骗子吗")
 _DISCLAIMER = re.compile(r"广告法|不敢承诺|不能承诺|不承诺|不会跟你讲|不跟您讲|不跟你讲|不乱说|不能这么说|没这么说|"
-                         r"客人自己说|顾客说|别信|不能说|不敢说|不会说|不宣传")
+                         r"客人自己说|顾客说|别信|不能说|不敢说|不会说|不宣传|不保证|不能保证|无法保证|没法保证|因人而异|"
+                         r"投资需谨慎|投资请谨慎|唔会同你讲|唔会讲|唔敢讲|唔保证")
+# Advice to see a doctor (要配合医生治疗), not a claim that the product treats.
+_MEDICAL_ADVICE = re.compile(r"(医生|医院|就医|配合|遵医嘱|醫生|醫院)[^，。！？,.!?]{0,3}$")
+# For the learned check only the explicit warnings: its diversions themselves name 官方渠道 and 小程序.
+_EXPLICIT_WARNING = re.compile(r"谨防|别上当|冒充|诈骗|不要相信|别相信|别信|请勿|切勿|禁止|是不是骗子|是骗子吗|举报")
+# A number that is not a person's: a shop line or hotline, an order, parcel, invoice, tax or chip number.
+_PUBLIC_NUMBER = re.compile(r"(座机|店里电话|门店电话|客服|热线|服务台|服务中心|总机|订单|单号|快递|运单|物流|税号|芯片|"
+                            r"编号|会员号|工号|型号|序列号|流水|批号|sn|imei)[^\d]{0,4}$")
+_PERSONAL_LABEL = re.compile(r"身份证|手机|银行卡|卡号|护照|住址|家里")
+_HOTLINE = re.compile(r"^(400|800)")
 # A homophone spelt entirely with the commonest characters is a sentence, not an evasion (发你吗 ≠ 尼玛).
 _COMMON_CHARS = set("你您我他她它的得地了吗嘛么呢吧啊呀是在有和就也都还这那个骂码去")
 # Accusations that are abuse only when aimed at the person or shop addressed.
 _DIRECTED_ONLY = {"骗子"}
 _SECOND_PERSON = re.compile(r"你|您|客服|店|老板|导购|你们")
 _CLAUSE = re.compile(r"[，。！？,.!?;；\n\s]")
+
+
+def model_hit_innocent(text: str, category: str, start: int, end: int) -> bool:
+    """The learned check's hit (original offsets) in a frame that makes it innocent: a warning or
+    disclaimer, or, for personal data, only public or business numbers. (Not a negation before it:
+    the claims themselves are full of them — 没有之一, 无副作用, 没有更低的了.)"""
+    if category == "diversion" and _EXPLICIT_WARNING.search(text):
+        return True
+    if category == "ad_law" and _DISCLAIMER.search(_t2s_light(text)):
+        return True
+    if category == "privacy":
+        runs = list(re.finditer(r"[\dA-Za-z-]*\d[\dA-Za-z-]{5,}", text[start:end]))
+        def public(m) -> bool:
+            before = text[max(0, start + m.start() - 10):start + m.start()].lower()
+            return not _PERSONAL_LABEL.search(before) and bool(_PUBLIC_NUMBER.search(before) or _HOTLINE.match(m.group()))
+
+        return bool(runs) and all(public(m) for m in runs)
+    return False
+
+
+def _t2s_light(text: str) -> str:
+    from nlp.normalize import normalize
+
+    return normalize(text).text
 
 
 MIN_WORD_FREQ = 3  # jieba dictionary counts below this are mostly noise
@@ -142,7 +179,7 @@ class HitContext:
                    (oe < len(text) and text[oe].isascii() and text[oe].isalpha())
         if e - s <= 2 and self.inside_word(s, e, category):
             return True
-        if category == "abuse" and "我" not in word and self._self_directed(s, e):
+        if category == "abuse" and not re.search(r"我|你|您|他|她", word) and self._self_directed(s, e):
             return True
         if category in ("diversion", "ad_law") and self._negated(s, e):
             return True
@@ -158,8 +195,10 @@ class HitContext:
             return True
         if category == "abuse" and word.endswith("等着") and _BENIGN_WAIT.search(self._after(s, e)):
             return True
-        if (category == "diversion" and _WARNING.search(self.text)) or \
-                (category == "ad_law" and _DISCLAIMER.search(self.text)):
+        if (category == "diversion" and (_WARNING.search(self.text) or _WARNING.search(self.n.text))) or \
+                (category == "ad_law" and (_DISCLAIMER.search(self.text) or _DISCLAIMER.search(self.n.text))):
+            return True
+        if category == "ad_law" and _MEDICAL_ADVICE.search(self._clause(s, e)[0]):
             return True
         if category == "abuse" and word in _DIRECTED_ONLY:
             before, after = self._clause(s, e)
@@ -170,6 +209,15 @@ class HitContext:
         if category == "ad_law" and word[:1] == "最" and e < len(norm) and norm[e].isdigit():
             return True  # a specification (最高1400转, 最大3kg), not a claim
         return False
+
+    def framed(self, s: int, e: int, category: str) -> bool:
+        """Innocent because of what the message says around the phrase, not because of its letters."""
+        if category in ("diversion", "ad_law") and self._negated(s, e):
+            return True
+        if category in ("diversion", "ad_law", "abuse") and self._mentioned(s, e):
+            return True
+        return (category == "diversion" and bool(_WARNING.search(self.text) or _WARNING.search(self.n.text))) or \
+            (category == "ad_law" and bool(_DISCLAIMER.search(self.text) or _DISCLAIMER.search(self.n.text)))
 
     def _stands_alone(self, s: int, e: int) -> bool:
         norm, text = self.n.text, self.n.original
@@ -194,6 +242,7 @@ class HitContext:
 
     def _negated(self, s: int, e: int) -> bool:
         before, after = self._clause(s, e)
+        before = _ASKS.sub("", before)  # 能不能/有没有 ask, they do not deny
         return bool(_NEGATION.search(before) or _NEGATION_NEAR.search(before) or _DENIED_AFTER.match(after) or
                     _REFUSED_AFTER.match(self._after(s, e)))
 

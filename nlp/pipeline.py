@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from nlp.classifier import TextClassifier
+from nlp.context import model_hit_innocent
 from nlp.normalize import normalize
 from nlp.sensitive import LexiconSet
 
@@ -75,10 +76,15 @@ class Analyzer:
             [[] for _ in items]
         out = []
         for item, n, extra, (ilabel, iscore), (slabel, sscore) in zip(items, normalized, learned, intents, sentiments):
-            hits = [h.to_json() for h in checker.check(item.text, item.role, n)]
-            # The model speaks only for categories the lexicon did not find (its hits are exact).
+            cleared: list[tuple[str, int, int]] = []
+            hits = [h.to_json() for h in checker.check(item.text, item.role, n, cleared)]
+            # The model speaks only for categories the lexicon did not find (its hits are exact), not
+            # on words the lexicon judged innocent in context (我们没有私人微信), and not in a frame
+            # that makes it innocent.
             found = {h["category"] for h in hits}
-            hits += [h for h in extra if h["category"] not in found]
+            hits += [h for h in extra if h["category"] not in found
+                     and not any(c == h["category"] and a < h["end"] and h["start"] < b for c, a, b in cleared)
+                     and not model_hit_innocent(item.text, h["category"], h["start"], h["end"])]
             out.append({
                 "intent": {"label": ilabel, "score": round(iscore, 4)},
                 "sentiment": {"label": slabel, "score": round(sscore, 4)},

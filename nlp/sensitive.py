@@ -409,14 +409,17 @@ class SensitiveChecker:
             return []
         return [(end - n + 1, end + 1) for end, n in self._allow.iter(norm)]
 
-    def check(self, text: str, role: str = "customer", normalized: Normalized | None = None) -> list[Hit]:
-        hits = self._hits(text, role, normalized or normalize(text))
+    def check(self, text: str, role: str = "customer", normalized: Normalized | None = None,
+              cleared: list[tuple[str, int, int]] | None = None) -> list[Hit]:
+        """Hits in original offsets. `cleared`, when given, collects (category, start, end) of the
+        lexicon hits the allow-list or a context rule judged innocent (the learned check defers to that)."""
+        hits = self._hits(text, role, normalized or normalize(text), cleared)
         if has_emoji_chars(text):
             # Emoji read as the characters they stand for (威❤ → 威心 → wei xin): a second pass.
-            hits += self._hits(text, role, normalize(text, emoji_as_chars=True))
+            hits += self._hits(text, role, normalize(text, emoji_as_chars=True), cleared)
         return _merge_overlaps(hits, text)
 
-    def _hits(self, text: str, role: str, n: Normalized) -> list[Hit]:
+    def _hits(self, text: str, role: str, n: Normalized, cleared: list | None = None) -> list[Hit]:
         norm = n.text
         if not norm:
             return []
@@ -462,9 +465,12 @@ class SensitiveChecker:
         context = HitContext(text, n, self._terms_by_text)
         hits: list[Hit] = []
         for (s, e, cat), (sev, rule) in raw.items():
-            if any(a <= s and e <= b for a, b in allowed):
-                continue
-            if rule.startswith("lexicon:") and context.innocent(s, e, cat, rule.endswith(":homophone")):
+            listed = any(a <= s and e <= b for a, b in allowed)
+            if listed or (rule.startswith("lexicon:") and context.innocent(s, e, cat, rule.endswith(":homophone"))):
+                # What the message says about the phrase (allowed, denied, warned against, quoted)
+                # holds for the learned check too; a short word inside a longer one does not.
+                if cleared is not None and rule.startswith("lexicon:") and (listed or context.framed(s, e, cat)):
+                    cleared.append((cat, *n.span(s, e)))
                 continue
             os_, oe = n.span(s, e)
             hits.append(Hit(cat, sev, os_, oe, text[os_:oe], rule))

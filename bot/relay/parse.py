@@ -67,7 +67,8 @@ def _num(tok: str | None, default: int = 1) -> int:
     return default
 
 
-_QUESTION = re.compile(r"(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
+_QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没]\1"  # 多不多, 好不好, 有没有: an A-not-A question
+                       r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
                        r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
@@ -118,7 +119,7 @@ _CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我).{0,8}(退掉|�
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
 _BARE_COUNT = re.compile(r"^(俩|仨|两个|两份)[!！~～。.]*$")
 # A short line naming a variant and a quantity, with nothing else to it.
-_SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已]{0,5}?" + NUM + UNIT +
+_SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已周期拜]{0,5}?" + NUM + UNIT +
                          r"(?!小时|个月|月|天|钟|年|周|星期|点|号|块|元|钱|度|岁|码|寸|克|ml|公里|米|字|人)"
                          r"(?![^\d]*(左右|才|哦|了|呀|吗|啊|起|以上|以内))[^\d]{0,6}$")
 _CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
@@ -194,7 +195,7 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("join", _num(bare.group(1)[0]))
     short = _SHORT_ITEM.match(t)
     if short and not _ANNOUNCE.search(t):
-        q = _num(short.group(2))  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件"
+        q = _num(short.group(1))  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件"
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if _JOIN_PLAIN.match(t) and (len(t) <= 12 or _JOIN_EAGER.match(t)):
         return RelayIntent("join", 1)
