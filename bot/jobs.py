@@ -140,8 +140,9 @@ async def track_sop(parts: "Components") -> None:
 
 
 async def sync_customers_now(parts: "Components") -> bool:
-    """One WeCom customer sync (bot/customers/sync.py) unless one is running; its report (or its
-    error) is kept for GET /api/v1/customers/sync. False when another process holds the lock."""
+    """One WeCom sync of customers (bot/customers/sync.py) and customer groups (bot/groups/store.py)
+    unless one is running; its report (or its error) is kept for GET /api/v1/customers/sync. False
+    when another process holds the lock."""
     import json
     from datetime import datetime, timezone
 
@@ -153,7 +154,8 @@ async def sync_customers_now(parts: "Components") -> bool:
     await parts.redis.set(keys.CUSTOMER_SYNC_LAST, json.dumps({"status": "running", "started_at": started}))
     try:
         report = await CustomerSync(parts.engine, parts.wecom).run()
-        done = {"status": "done", **report.to_json()}
+        owners = await parts.wecom.get_follow_user_list()
+        done = {"status": "done", **report.to_json(), **await parts.groups.sync(owners)}
     except Exception as exc:  # noqa: BLE001 - reported, and tried again on the next day
         log.exception("customer sync failed")
         done = {"status": "failed", "error": str(exc)[:300]}

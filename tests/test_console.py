@@ -259,3 +259,35 @@ async def test_owner_works_an_order_on_the_work_order_page_and_sees_team_figures
     await page.wait_for_selector("#work-order-figures tr[data-owner]")
     assert "100%" in await page.inner_text("#work-order-figures")
     await shot(page, "work-orders")
+
+
+async def test_operator_sees_groups_sop_stores_and_fission_on_the_groups_page(browser, live, parts, admin_headers):
+    from bot.customers.stores import StoreInput
+    from bot.groups.sop import PlanInput
+    from storage.sql import groups as groups_table
+
+    async with parts.engine.begin() as conn:
+        await conn.execute(groups_table.insert().values(chat_id="wrVIP1", name="VIP 老客群", owner="zhangsan", status="active",
+                                                        member_count=88, joins=5, leaves=1, updated_at=1))
+    await parts.sop.create(PlanInput(name="VIP 周计划", group_type="vip", posts=[
+        {"weekday": 1, "time": "10:00", "kind": "practical", "text": "本周护肤小知识"}]))
+    await parts.stores.add([StoreInput(id="s1", name="静安店", lat=31.2245, lng=121.4460),
+                            StoreInput(id="s2", name="徐汇店", lat=31.1880, lng=121.4365)])
+    page = await login(browser, live, await token_for(live, admin_headers, "trainer", "运营"), "/console#groups")
+    await page.goto(str(live.make_url("/console#groups")))
+    await page.wait_for_selector("#groups tr[data-chat=wrVIP1]")
+    await page.fill("#groups tr[data-chat=wrVIP1] input.group-type", "vip")
+    await page.press("#groups tr[data-chat=wrVIP1] input.group-type", "Tab")
+    for _ in range(50):
+        if (await parts.groups.get("wrVIP1"))["type"] == "vip":
+            break
+        await page.wait_for_timeout(50)
+    assert (await parts.groups.get("wrVIP1"))["type"] == "vip"
+    assert "VIP 周计划" in await page.inner_text("#sop-plans")
+    await page.fill("#n-lat", "31.2300")
+    await page.fill("#n-lng", "121.4450")
+    await page.click("#n-search")
+    await page.wait_for_selector("#nearest li")
+    assert (await page.inner_text("#nearest li")).startswith("静安店")
+    assert "还没有裂变活动" in await page.inner_text("#fission")
+    await shot(page, "groups")

@@ -264,6 +264,13 @@ async def test_existing_customers_and_wecom_tags_come_in_through_the_sync(client
     fake_wecom.customer_tags[("zhangsan", "wmOLD001")] = {"etGOLD"}
     fake_wecom.customer_tags[("lisi", "wmOLD000")] = {"etSILVER"}
 
+    # Groups too: one WeCom still lists, one we had that was dismissed while nobody listened.
+    fake_wecom.group_chats["wrLIVE"] = {"name": "老客福利群", "owner": "zhangsan",
+                                        "member_list": [{"userid": "wmOLD001"}, {"userid": "zhangsan"}]}
+    from storage.sql import groups as groups_table
+    async with parts.engine.begin() as conn:
+        await conn.execute(groups_table.insert().values(chat_id="wrGONE", name="旧群", owner="zhangsan", status="active",
+                                                        member_count=3, joins=0, leaves=0, updated_at=1))
     resp = await client.post("/api/v1/customers/sync", headers=trainer)
     assert resp.status == 202
     for _ in range(100):
@@ -272,6 +279,8 @@ async def test_existing_customers_and_wecom_tags_come_in_through_the_sync(client
             break
         await asyncio.sleep(0.05)
     assert status["status"] == "done" and status["customers"] == 150 and status["relations"] == 151
+    assert status["groups"] == 1 and status["dismissed"] == 1
+    assert (await parts.groups.get("wrLIVE"))["member_count"] == 2 and (await parts.groups.get("wrGONE"))["status"] == "dismissed"
     calls = fake_wecom.bodies("/cgi-bin/externalcontact/batch/get_by_user")
     assert [c["cursor"] for c in calls] == ["", "100"] and calls[0]["userid_list"] == ["lisi", "zhangsan"]
     both = await (await client.get("/api/v1/customers/wmOLD000", headers=trainer)).json()

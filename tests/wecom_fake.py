@@ -108,8 +108,19 @@ class FakeWeCom:
                 return web.json_response({"errcode": 84061, "errmsg": "not external contact"})
             return web.json_response({"errcode": 0, "errmsg": "ok", "external_contact": {"external_userid": ext, "name": "客户"}})
         if path == "/cgi-bin/externalcontact/get_follow_user_list":
-            return web.json_response({"errcode": 0, "errmsg": "ok",
-                                      "follow_user": sorted({u for u, _e in self.contacts})})
+            return web.json_response({"errcode": 0, "errmsg": "ok", "follow_user": sorted(
+                {u for u, _e in self.contacts} | {g["owner"] for g in self.group_chats.values() if g.get("owner")})})
+        if path == "/cgi-bin/externalcontact/groupchat/list":
+            body = await request.json()
+            owners = (body.get("owner_filter") or {}).get("userid_list")
+            if not owners:
+                return web.json_response({"errcode": 81017, "errmsg": "too many members, give owner_filter"})
+            ids = sorted(c for c, g in self.group_chats.items() if g.get("owner") in owners)
+            start, limit = int(body.get("cursor") or 0), min(1000, int(body.get("limit") or 100))
+            page = ids[start:start + limit]
+            nxt = start + len(page)
+            return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": str(nxt) if nxt < len(ids) else "",
+                                      "group_chat_list": [{"chat_id": c, "status": 0} for c in page]})
         if path == "/cgi-bin/externalcontact/batch/get_by_user":
             body = await request.json()
             users, limit = body.get("userid_list") or [], min(100, int(body.get("limit") or 50))

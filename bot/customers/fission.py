@@ -86,6 +86,12 @@ class Fission:
                 "retain_hours": r["retain_hours"], "reward_tiers": r["reward_tiers"], "staff": r["staff"],
                 "funnel": await self.funnel(cid)}
 
+    async def list(self, limit: int = 50) -> list[dict]:
+        async with self.engine.connect() as conn:
+            ids = (await conn.execute(sa.select(fission_campaigns.c.id).order_by(fission_campaigns.c.created_at.desc())
+                                      .limit(limit))).scalars().all()
+        return [c for c in [await self.get(i) for i in ids] if c]
+
     async def join(self, cid: str, participant: str) -> dict:
         """The participant's personal code (made once; asking again answers the same one)."""
         camp = await self.get(cid)

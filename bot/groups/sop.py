@@ -99,6 +99,12 @@ class SopCalendar:
                 "posts": r["posts"], "mix": mix(r["posts"], r["target_mix"]),
                 "runs": {s: int(n) for s, n in runs}}
 
+    async def list(self, limit: int = 100) -> list[dict]:
+        async with self.engine.connect() as conn:
+            ids = (await conn.execute(sa.select(sop_plans.c.id).order_by(sop_plans.c.created_at.desc())
+                                      .limit(limit))).scalars().all()
+        return [p for p in [await self.get(i) for i in ids] if p]
+
     async def runs(self, pid: str) -> list[dict]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(sop_runs).where(sop_runs.c.plan_id == pid)

@@ -44,6 +44,35 @@ class GroupStore:
                 [{"chat_id": chat_id, "status": values.get("status", "active"), "joins": joins, "leaves": leaves,
                   **values}])
 
+    async def sync(self, owners: list[str]) -> dict[str, int]:
+        """Every customer group of these owners (externalcontact/groupchat/list, 100 owners and up to
+        1,000 groups a call — without an owner filter WeCom refuses corps of over 1,000 members),
+        each read with groupchat/get; an active group WeCom no longer lists was dismissed."""
+        if self.wecom is None:
+            return {"groups": 0, "dismissed": 0}
+        listed: list[str] = []
+        for i in range(0, len(owners), 100):
+            cursor = ""
+            while True:
+                page = await self.wecom.call("POST", "/cgi-bin/externalcontact/groupchat/list", {
+                    "status_filter": 0, "owner_filter": {"userid_list": owners[i:i + 100]}, "cursor": cursor,
+                    "limit": 1000})
+                listed += [str(g["chat_id"]) for g in page.get("group_chat_list") or [] if g.get("chat_id")]
+                cursor = str(page.get("next_cursor") or "")
+                if not cursor:
+                    break
+        for chat_id in listed:
+            await self.changed(chat_id, "update")
+        dismissed = 0
+        if owners:
+            async with self.engine.begin() as conn:
+                stale = groups.update().where(groups.c.status == "active", groups.c.owner.in_(owners))
+                if listed:
+                    stale = stale.where(groups.c.chat_id.not_in(listed))
+                dismissed = (await conn.execute(stale.values(status="dismissed",
+                                                             updated_at=int(self.clock() * 1000)))).rowcount or 0
+        return {"groups": len(listed), "dismissed": dismissed}
+
     async def set_type(self, chat_id: str, group_type: str | None) -> dict | None:
         async with self.engine.begin() as conn:
             done = await conn.execute(groups.update().where(groups.c.chat_id == chat_id).values(type=group_type))

@@ -338,6 +338,11 @@ async def create_fission(request: web.Request) -> web.Response:
 
 
 @roles("qa", "trainer")
+async def list_fission(request: web.Request) -> web.Response:
+    return web.json_response({"items": await _parts(request).fission.list()})
+
+
+@roles("qa", "trainer")
 async def get_fission(request: web.Request) -> web.Response:
     out = await _parts(request).fission.get(_fission_id(request))
     if out is None:
@@ -475,6 +480,11 @@ async def get_sop_plan(request: web.Request) -> web.Response:
     if out is None:
         raise ApiError(404, "not_found", "no such SOP plan")
     return web.json_response(out)
+
+
+@roles("qa", "trainer")
+async def list_sop_plans(request: web.Request) -> web.Response:
+    return web.json_response({"items": await _parts(request).sop.list()})
 
 
 @roles("qa", "trainer")

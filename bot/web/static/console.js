@@ -8,6 +8,7 @@
     { id: "labels", label: "标注与模型 Models", roles: ["trainer"], render: renderLabels },
     { id: "operator", label: "运营 Operator", roles: ["staff", "qa", "trainer"], render: renderOperator },
     { id: "customers", label: "客户 Customers", roles: ["staff", "qa", "trainer"], render: renderCustomers },
+    { id: "groups", label: "群运营 Groups", roles: ["qa", "trainer"], render: renderGroups },
     { id: "work-orders", label: "工单 Work orders", roles: ["staff", "qa", "trainer"], render: renderWorkOrders },
     { id: "admin", label: "管理 Admin", roles: [], render: renderAdmin },
     { id: "start", label: "开始 Start", roles: ["staff", "qa", "trainer"], render: renderStart },
@@ -56,6 +57,7 @@
     ["labels", "标注与模型", "用键盘标注模型最没把握的消息，训练新版本，通过门禁后上线或回滚。"],
     ["operator", "运营 Operator", "开团接龙、实时名单、数据看板。"],
     ["customers", "客户 Customers", "客户画像与时间线、人群、群发活动漏斗、渠道活码树。"],
+    ["groups", "群运营 Groups", "客户群与群类型、群 SOP 日历的执行情况、门店与就近门店查询、裂变活动排行。"],
     ["work-orders", "工单 Work orders", "差评与投诉自动生成工单：负责人、SLA、超时升级、处理记录和团队指标。"],
     ["admin", "管理 Admin", "令牌、渠道欢迎语、敏感词库。"],
   ];
@@ -358,6 +360,53 @@
       n.own.adds !== n.total.adds ? h("span", { class: "muted" }, `（本级 ${n.own.adds}）`) : null,
       n.children.length ? h("ul", {}, ...n.children.map(node)) : null);
     clear(tree, t.items.length ? h("ul", {}, ...t.items.map(node)) : h("p", { class: "muted" }, "还没有渠道"));
+  }
+
+  // ---------------------------------------------------------------- Groups
+  async function renderGroups(root) {
+    const groups = h("div", { id: "groups" }), plans = h("div", { id: "sop-plans" }), runs = h("div", { id: "sop-runs" });
+    const stores = h("div", { id: "stores" }), nearest = h("ol", { id: "nearest" }), fission = h("div", { id: "fission" });
+    const lat = h("input", { id: "n-lat", type: "number", step: "any", placeholder: "纬度 lat", style: "width:110px" });
+    const lng = h("input", { id: "n-lng", type: "number", step: "any", placeholder: "经度 lng", style: "width:110px" });
+    root.append(h("div", { class: "grid" },
+      h("section", {}, h("h2", {}, "客户群"), groups),
+      h("section", {}, h("h2", {}, "群 SOP"), plans, runs)),
+      h("div", { class: "grid" },
+        h("section", {}, h("h2", {}, "门店"), stores, h("div", { class: "row" }, lat, lng,
+          h("button", { id: "n-search", onclick: () => findNearest() }, "就近门店")), nearest),
+        h("section", {}, h("h2", {}, "裂变活动"), fission)));
+    const [g, ps, st, fs] = await Promise.all([api("GET", "/api/v1/groups"), api("GET", "/api/v1/sop/plans"),
+      api("GET", "/api/v1/stores"), api("GET", "/api/v1/fission")]);
+    clear(groups, g.items.length ? h("table", {}, h("tr", {}, ...["群", "群主", "人数", "进/退", "类型"].map(x => h("th", {}, x))),
+      ...g.items.map(x => h("tr", { "data-chat": x.chat_id }, h("td", {}, x.name || x.chat_id), h("td", {}, x.owner || "—"),
+        h("td", {}, x.member_count ?? "—"), h("td", {}, `${x.joins}/${x.leaves}`),
+        h("td", {}, h("input", { class: "group-type", value: x.type || "", placeholder: "如 vip", size: 8, onchange: async (ev) => {
+          const v = ev.target.value.trim();
+          try { await api("PUT", `/api/v1/groups/${encodeURIComponent(x.chat_id)}/type`, { type: v || null }); ev.target.classList.remove("error"); }
+          catch (e) { ev.target.classList.add("error"); ev.target.title = e.message; }
+        } })))))
+      : h("p", { class: "muted" }, "还没有客户群：群创建、改名或有人进退群时（change_external_chat 回调）会出现在这里；也可在「客户」同步 WeCom 已有的群（POST /api/v1/customers/sync）。"));
+    const showRuns = async (plan) => {
+      const r = await api("GET", `/api/v1/sop/plans/${plan.id}/runs`);
+      clear(runs, h("h3", {}, plan.name), r.items.length ? h("table", {}, h("tr", {}, ...["群", "内容", "应发", "状态"].map(x => h("th", {}, x))),
+        ...r.items.slice(0, 50).map(x => h("tr", {}, h("td", {}, x.chat_id), h("td", {}, (plan.posts[x.post] || {}).kind || `#${x.post}`), h("td", {}, fmtTime(x.due_at)), h("td", {}, badge(x.status, x.status === "missed" ? "high" : "")))))
+        : h("p", { class: "muted" }, "还没有执行记录"));
+    };
+    clear(plans, ps.items.length ? h("ul", {}, ...ps.items.map(x => h("li", { class: "clickable", "data-id": x.id, onclick: () => showRuns(x) },
+      h("strong", {}, x.name), ` · ${x.group_type} · 发帖 ${x.posts.length} · 已发 ${x.runs.sent || 0} · 漏发 ${x.runs.missed || 0}`)))
+      : h("p", { class: "muted" }, "还没有 SOP 计划：POST /api/v1/sop/plans 按群类型设置每周发什么（docs/GROUPS.md）。"));
+    clear(stores, h("p", { class: "muted" }, st.items.length ? `${st.items.length} 家门店` : "还没有门店：POST /api/v1/stores 导入门店坐标。"));
+    async function findNearest() {
+      try {
+        const r = await api("GET", `/api/v1/stores/nearest?lat=${encodeURIComponent(lat.value)}&lng=${encodeURIComponent(lng.value)}&k=3`);
+        clear(nearest, ...r.items.map(x => h("li", {}, `${x.name} · ${(x.distance_m / 1000).toFixed(1)} km`)));
+      } catch (e) { clear(nearest, errorBox(e)); }
+    }
+    if (!fs.items.length) { clear(fission, h("p", { class: "muted" }, "还没有裂变活动：POST /api/v1/fission（docs/GROWTH.md）。")); return; }
+    const boards = await Promise.all(fs.items.slice(0, 5).map(c => api("GET", `/api/v1/fission/${c.id}/leaderboard`)));
+    clear(fission, ...fs.items.slice(0, 5).map((c, i) => h("div", { "data-id": c.id }, h("strong", {}, c.name), " ",
+      h("span", { class: "muted" }, JSON.stringify(c.funnel)),
+      h("ol", {}, ...boards[i].items.slice(0, 10).map(b => h("li", {}, `${b.participant_id} · 有效邀请 ${b.counted}` + (b.pending ? ` · 待确认 ${b.pending}` : "")))))));
   }
 
   // ---------------------------------------------------------------- Work orders
