@@ -92,6 +92,8 @@
       clear(table, h("tr", {}, h("th", {}, "严重度"), h("th", {}, "原因"), h("th", {}, "会话"), h("th", {}, "状态")),
         ...flags.map((f, i) => h("tr", { class: "clickable", "data-id": f.id, onclick: () => select(i) },
           h("td", {}, badge(f.severity, f.severity)), h("td", {}, f.reason), h("td", {}, f.conversation_id), h("td", {}, f.status))));
+      if (!flags.length) table.append(h("tr", {}, h("td", { colspan: 4, class: "muted", id: "qa-empty" },
+        "没有符合条件的标记。标记来自分析过的会话：接入会话存档（POST /api/v1/archive，或配置 FinanceSDK 自动拉取）或企业微信回调后，违规、辱骂、引流、投诉和超时未回复会出现在这里。")));
       current = -1;
       if (flags.length) select(0);
     }
@@ -162,6 +164,11 @@
       const q = new URLSearchParams({ limit: "100" });
       for (const [k, id] of [["q", "s-q"], ["tag", "s-tag"], ["status", "s-status"]]) { const v = document.getElementById(id).value; if (v) q.set(k, v); }
       const items = (await api("GET", `/api/v1/scripts?${q}`)).items;
+      if (!items.length) {
+        clear(list, h("tr", {}, h("td", { class: "muted", id: "scripts-empty" },
+          q.toString() && q.toString() !== "limit=100" ? "没有符合条件的话术" : "话术库是空的：在上方导入 CSV/JSONL（question, reply, scenario, tags）或新建一条；从成交会话挖掘出的爆款话术会作为草稿出现在这里。")));
+        return;
+      }
       clear(list, h("tr", {}, h("th", {}, "问题"), h("th", {}, "回复"), h("th", {}, "状态"), h("th", {}, "采纳")),
         ...items.map(s => h("tr", { class: "clickable", "data-id": s.id, onclick: () => edit(s) },
           h("td", {}, s.question), h("td", {}, s.reply), h("td", {}, badge(s.status, s.status === "draft" ? "medium" : "")),
@@ -330,6 +337,11 @@
       if (dormant) q.set("dormant_days", dormant);
       try {
         const items = (await api("GET", `/api/v1/customers?${q}`)).items;
+        if (!items.length) {
+          clear(list, h("tr", {}, h("td", { class: "muted", id: "customers-empty" }, tag || dormant ? "没有符合条件的客户" :
+            "还没有客户：客户添加员工（企业微信回调）、会话存档里的消息，或同步企业微信已有客户（POST /api/v1/customers/sync）都会建立客户画像。")));
+          return;
+        }
         clear(list, h("tr", {}, h("th", {}, "客户"), h("th", {}, "标签"), h("th", {}, "近30天意图"), h("th", {}, "最近消息")),
           ...items.map(c => h("tr", { class: "clickable", "data-id": c.id, onclick: () => show(c.id) },
             h("td", {}, c.name || c.id), h("td", {}, ...c.tags.map(t => badge(t))),
@@ -352,14 +364,14 @@
       h("section", {}, h("h2", {}, "渠道活码 (近30天)"), tree)));
     const [s, cs, t] = await Promise.all([api("GET", "/api/v1/segments"), api("GET", "/api/v1/campaigns"),
       api("GET", "/api/v1/channels/tree?days=30")]);
-    clear(segs, ...(s.items.length ? s.items.map(x => h("div", { class: "row" }, h("span", {}, x.name), h("span", { class: "muted" }, JSON.stringify(x.filter)))) : [h("p", { class: "muted" }, "还没有人群")]));
+    clear(segs, ...(s.items.length ? s.items.map(x => h("div", { class: "row" }, h("span", {}, x.name), h("span", { class: "muted" }, JSON.stringify(x.filter)))) : [h("p", { class: "muted" }, "还没有人群：POST /api/v1/segments 按标签、沉睡天数、渠道保存一个筛选（docs/CUSTOMERS.md）。")]));
     clear(camps, ...(cs.items.length ? [h("table", {}, h("tr", {}, ...["活动", "目标", "已建任务", "员工已发", "送达", "48h回复", "7天转化"].map(x => h("th", {}, x))),
       ...cs.items.map(c => h("tr", { "data-id": c.id }, h("td", {}, c.name), ...["targeted", "task_created", "sent_by_staff", "delivered", "replied_48h", "converted_7d"].map(k => h("td", {}, c.funnel[k])))))]
-      : [h("p", { class: "muted" }, "还没有群发活动")]));
+      : [h("p", { class: "muted" }, "还没有群发活动：POST /api/v1/campaigns 向一个人群群发，漏斗会在这里更新。")]));
     const node = (n) => h("li", { "data-state": n.state }, h("strong", {}, n.name), ` 新增 ${n.total.adds} · 7天流失 ${n.total.losses_7d} · 活跃 ${(n.total.active_rate * 100).toFixed(0)}% · 转化 ${n.total.conversions}`,
       n.own.adds !== n.total.adds ? h("span", { class: "muted" }, `（本级 ${n.own.adds}）`) : null,
       n.children.length ? h("ul", {}, ...n.children.map(node)) : null);
-    clear(tree, t.items.length ? h("ul", {}, ...t.items.map(node)) : h("p", { class: "muted" }, "还没有渠道"));
+    clear(tree, t.items.length ? h("ul", {}, ...t.items.map(node)) : h("p", { class: "muted" }, "还没有渠道活码：在管理页或 POST /api/v1/channels 创建渠道（可设上级渠道）。"));
   }
 
   // ---------------------------------------------------------------- Groups
@@ -495,6 +507,10 @@
     };
     async function loadRelays() {
       const items = (await api("GET", "/api/v1/relays?limit=50")).items;
+      if (!items.length) {
+        clear(relays, h("tr", {}, h("td", { class: "muted", id: "relays-empty" }, "还没有接龙：用上面的表单开团（群ID、商品、库存、每人限购），或让员工在群里发「开团 商品 数量 每人限N」。群成员的 +1、接龙、#接龙 名单都会被计入。")));
+        return;
+      }
       clear(relays, h("tr", {}, h("th", {}, "商品"), h("th", {}, "群"), h("th", {}, "库存"), h("th", {}, "")),
         ...items.map(r => h("tr", { class: "clickable", "data-id": r.id, onclick: () => show(r.id) }, h("td", {}, r.title), h("td", {}, r.chat_id),
           h("td", {}, r.stock), h("td", {}, r.closed_at ? "已结束" : "进行中"))));
@@ -515,6 +531,10 @@
     async function loadCharts() {
       const [daily, groups, dormant] = await Promise.all([api("GET", "/api/v1/analytics/daily?days=14"),
         api("GET", "/api/v1/analytics/groups"), api("GET", "/api/v1/analytics/dormant?days=14&limit=20")]);
+      if (!daily.items.some(d => (d.positive || 0) + (d.neutral || 0) + (d.negative || 0) + (d.flags || 0) > 0)) {
+        clear(charts, h("p", { class: "muted", id: "charts-empty" }, "最近14天还没有分析过的消息：接入企业微信回调或会话存档后，每日消息、情绪、标记、群活跃和沉默客户会显示在这里。"));
+        return;
+      }
       clear(charts, h("div", { class: "grid" },
         h("div", {}, h("h3", {}, "每日消息与情绪"), barChart(daily.items, ["positive", "neutral", "negative"], ["#52c41a", "#8c8c8c", "#f54a45"]),
           h("h3", {}, "每日标记"), barChart(daily.items, ["flags"], ["#fa8c16"])),
