@@ -28,6 +28,7 @@ from bot.customers.segments import Segments
 from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
 from bot.customers.tag_rules import TagRules
+from bot.customers.surveys import Surveys
 from bot.customers.work_orders import WorkOrders
 from bot.groups.materials import MaterialLibrary
 from bot.groups.sop import SopCalendar
@@ -84,6 +85,7 @@ class Components:
     stores: StoreDirectory
     fission: Fission
     work_orders: WorkOrders
+    surveys: Surveys
     groups: GroupStore
     sop: SopCalendar
     materials: MaterialLibrary
@@ -192,7 +194,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
             campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
             stores=StoreDirectory(engine, redis), fission=fission,
-            work_orders=work_orders, groups=groups, sop=SopCalendar(engine, groups, wecom, settings.timezone),
+            work_orders=work_orders, surveys=Surveys(engine, work_orders, settings.public_url), groups=groups, sop=SopCalendar(engine, groups, wecom, settings.timezone),
             materials=MaterialLibrary(engine, wecom, settings.data_dir), puller=puller,
             admin_token=admin_token,
         )

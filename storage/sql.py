@@ -591,6 +591,18 @@ work_order_events = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
 )
 
+# A satisfaction survey per resolved work order: a link for the customer, answered once (docs/EXPERIENCE.md).
+work_order_surveys = sa.Table(
+    "work_order_surveys",
+    metadata,
+    sa.Column("token", sa.String(40), primary_key=True),            # unguessable; the link's only key
+    sa.Column("order_id", sa.String(16), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("rating", sa.Integer, nullable=True),                 # 1..5
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("answered_at", sa.BigInteger, nullable=True),
+)
+
 # Customer groups (客户群), kept from change_external_chat and groupchat/get (docs/GROUPS.md).
 groups = sa.Table(
     "groups",

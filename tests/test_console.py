@@ -291,3 +291,22 @@ async def test_operator_sees_groups_sop_stores_and_fission_on_the_groups_page(br
     assert (await page.inner_text("#nearest li")).startswith("静安店")
     assert "还没有裂变活动" in await page.inner_text("#fission")
     await shot(page, "groups")
+
+
+async def test_a_customer_answers_the_survey_page(browser, live, parts, admin_headers):
+    from bot.conversations.records import ArchiveRecord
+
+    stored, _ = await parts.conversations.ingest([ArchiveRecord.parse(rec("sv1", "wmCROSS", "你们这面霜用了过敏，太差劲了，我要投诉！", t=1))])
+    await parts.pipeline.process(stored)
+    [order] = (await parts.work_orders.list())[0]
+    await parts.work_orders.transition(order["id"], "resolved", "qa:test")
+    survey = await parts.surveys.ensure(order["id"])
+    page = await browser.new_page(viewport={"width": 400, "height": 700})
+    await page.goto(str(live.make_url(f"/survey/{survey['token']}")))
+    await page.click("button.star[data-rating='5']")
+    await page.fill("#comment", "处理很快，谢谢")
+    await page.click("#send")
+    await page.wait_for_selector("#thanks")
+    assert (await parts.surveys.for_order(order["id"]))["rating"] == 5
+    assert (await parts.work_orders.get(order["id"]))["status"] == "resolved"
+    await shot(page, "survey")

@@ -97,3 +97,35 @@ async def test_team_figures_count_first_response_resolution_sla_and_recontact(cl
     other = await token(client, admin_headers, "staff", "lisi")
     assert (await (await client.get("/api/v1/work-orders/figures", headers=other)).json())["owners"] == []
     assert (await client.get("/api/v1/work-orders/figures?days=0", headers=qa)).status == 400
+
+
+async def test_a_resolved_order_gets_a_survey_link_and_a_bad_rating_reopens_it(client, admin_headers, parts, fake_wecom):
+    await ingest(client, admin_headers, parts, [rec("s1", "wmMEH", "你们这面霜用了过敏，太差劲了，我要投诉！",
+                                                    t=int(time.time() * 1000) - 5000)])
+    qa = await token(client, admin_headers, "qa")
+    [order] = (await (await client.get("/api/v1/work-orders", headers=qa)).json())["items"]
+    resp = await client.post(f"/api/v1/work-orders/{order['id']}/transition", json={"to": "resolved"}, headers=qa)
+    survey = (await resp.json())["survey"]
+    assert survey["url"].endswith(f"/survey/{survey['token']}") and survey["rating"] is None
+    again = await client.post(f"/api/v1/work-orders/{order['id']}/transition", json={"to": "closed"}, headers=qa)
+    assert (await again.json())["survey"]["token"] == survey["token"]  # one link per order
+    # (closed orders are not reopened by a survey; start again from a resolved one)
+    await ingest(client, admin_headers, parts, [rec("s2", "wmMEH", "又过敏了，质量太差了，我要投诉你们",
+                                                    t=int(time.time() * 1000) - 1000)])
+    [order2] = [o for o in (await (await client.get("/api/v1/work-orders", headers=qa)).json())["items"] if o["id"] != order["id"]]
+    s2 = (await (await client.post(f"/api/v1/work-orders/{order2['id']}/transition", json={"to": "resolved"},
+                                   headers=qa)).json())["survey"]
+    page = await client.get(f"/survey/{s2['token']}")  # no login: the token is the key
+    assert page.status == 200 and "满意" in await page.text() and page.headers["X-Frame-Options"] == "DENY"
+    assert (await client.get("/survey/not-a-real-token-at-all-x")).status == 404
+    assert (await client.post(f"/survey/{s2['token']}", json={"rating": 9})).status == 400
+    assert (await client.post(f"/survey/{s2['token']}", data=b"{bad", headers={"Content-Type": "application/json"})).status == 400
+    answer = await client.post(f"/survey/{s2['token']}", json={"rating": 2, "comment": "退款还没到"})
+    assert answer.status == 200 and (await answer.json()) == {"rating": 2, "reopened": True}
+    assert (await client.post(f"/survey/{s2['token']}", json={"rating": 5})).status == 409  # answered once
+    back = await (await client.get(f"/api/v1/work-orders/{order2['id']}", headers=qa)).json()
+    assert back["status"] == "in_progress" and back["survey"]["rating"] == 2
+    assert back["events"][-1]["by"] == "survey" and "退款还没到" in back["events"][-1]["detail"]["note"]
+    figures = await (await client.get("/api/v1/work-orders/figures", headers=qa)).json()
+    assert sum(o["surveys_answered"] for o in figures["owners"]) == 1
+    assert [o["csat"] for o in figures["owners"] if o["surveys_answered"]] == [2.0]

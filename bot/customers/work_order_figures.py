@@ -1,6 +1,7 @@
 """Team figures over work orders: per owner, how many opened, how fast someone answered the
 customer and how fast the order was resolved, how many met their SLA or were escalated, and how
-often the same customer needed another order within 7 days of one being resolved (re-contact).
+often the same customer needed another order within 7 days of one being resolved (re-contact),
+and what customers answered in the satisfaction survey (CSAT, the mean of 1-5 ratings).
 
 First response is the time from the customer's message that opened the order to the first message
 the staff side sent in that conversation after it; an order without one counts from its opening to
@@ -16,7 +17,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.sql import messages, work_order_events, work_orders
+from storage.sql import messages, work_order_events, work_order_surveys, work_orders
 
 HOUR_MS = 3_600_000
 RECONTACT_MS = 7 * 24 * HOUR_MS
@@ -55,6 +56,9 @@ async def team_figures(engine: AsyncEngine, since_ms: int, member: str | None = 
                         sa.not_(messages.c.sender_id.like("wm%")), sa.not_(messages.c.sender_id.like("wo%"))))).scalar()
                 if at is not None:
                     first_reply[o["id"]] = (int(at), int(asked))
+        rated = {oid: int(r) for oid, r in (await conn.execute(
+            sa.select(work_order_surveys.c.order_id, work_order_surveys.c.rating).where(
+                work_order_surveys.c.order_id.in_(ids or [""]), work_order_surveys.c.rating.is_not(None)))).all()}
         later = defaultdict(list)  # customer → created_at of every order (for re-contact)
         for c, at in (await conn.execute(sa.select(work_orders.c.customer_id, work_orders.c.created_at).where(
                 work_orders.c.customer_id.in_({o["customer_id"] for o in orders} or {""})))).all():
@@ -62,7 +66,8 @@ async def team_figures(engine: AsyncEngine, since_ms: int, member: str | None = 
     per: dict[str, dict] = {}
     for o in orders:
         f = per.setdefault(o["owner"], {"owner": o["owner"], "opened": 0, "resolved": 0, "within_sla": 0,
-                                        "escalated": 0, "_response": [], "_resolve": [], "_recontact": 0})
+                                        "escalated": 0, "_response": [], "_resolve": [], "_recontact": 0,
+                                        "_ratings": []})
         f["opened"] += 1
         if o["id"] in first_reply:
             replied, asked = first_reply[o["id"]]
@@ -76,6 +81,8 @@ async def team_figures(engine: AsyncEngine, since_ms: int, member: str | None = 
             f["_recontact"] += any(o["resolved_at"] < t <= o["resolved_at"] + RECONTACT_MS
                                    for t in later[o["customer_id"]])
         f["escalated"] += o["escalated_at"] is not None
+        if o["id"] in rated:
+            f["_ratings"].append(rated[o["id"]])
     rows = []
     for f in sorted(per.values(), key=lambda x: -x["opened"]):
         rows.append({"owner": f["owner"], "opened": f["opened"], "resolved": f["resolved"],
@@ -83,7 +90,9 @@ async def team_figures(engine: AsyncEngine, since_ms: int, member: str | None = 
                      "escalated": f["escalated"],
                      "median_first_response_hours": _median_hours(f["_response"]),
                      "median_resolve_hours": _median_hours(f["_resolve"]),
-                     "recontact_rate": round(f["_recontact"] / f["resolved"], 3) if f["resolved"] else None})
+                     "recontact_rate": round(f["_recontact"] / f["resolved"], 3) if f["resolved"] else None,
+                     "surveys_answered": len(f["_ratings"]),
+                     "csat": round(sum(f["_ratings"]) / len(f["_ratings"]), 2) if f["_ratings"] else None})
     total_resolved = sum(r["resolved"] for r in rows)
     return {"since": since_ms, "owners": rows, "total": {
         "opened": sum(r["opened"] for r in rows), "resolved": total_resolved,

@@ -427,7 +427,9 @@ async def _visible(request: web.Request, oid: str) -> dict:
 
 @roles("staff", "qa", "trainer")
 async def get_work_order(request: web.Request) -> web.Response:
-    return web.json_response(await _visible(request, _order_id(request)))
+    order = await _visible(request, _order_id(request))
+    order["survey"] = await _parts(request).surveys.for_order(order["id"])
+    return web.json_response(order)
 
 
 @roles("staff", "qa", "trainer")
@@ -436,8 +438,11 @@ async def transition_work_order(request: web.Request) -> web.Response:
     req = await read_model(request, Transition)
     await _visible(request, oid)
     who = principal(request)
-    return web.json_response(await _wo(_parts(request).work_orders.transition(oid, req.to, f"{who.role}:{who.name}",
-                                                                              req.note)))
+    order = await _wo(_parts(request).work_orders.transition(oid, req.to, f"{who.role}:{who.name}", req.note))
+    # A resolved order gets its satisfaction survey link (bot/customers/surveys.py) for the customer.
+    order["survey"] = await _parts(request).surveys.ensure(oid) if order["status"] == "resolved" else \
+        await _parts(request).surveys.for_order(oid)
+    return web.json_response(order)
 
 
 # --- groups and the SOP calendar ---------------------------------------------------------------

@@ -33,8 +33,9 @@ def _url_refusal(request: web.Request) -> str | None:
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    # /console/* are the JSON endpoints of the pages (login, session, logout).
-    if not request.path.startswith(("/api/", "/console/")):
+    # /console/* are the JSON endpoints of the pages (login, session, logout); /survey/* the
+    # customer's survey page and its answer.
+    if not request.path.startswith(("/api/", "/console/", "/survey/")):
         return await handler(request)
     refused = _url_refusal(request)
     if refused:

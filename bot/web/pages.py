@@ -3,6 +3,7 @@ token into a cookie session and then call the same /api/v1 endpoints as integrat
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from pathlib import Path
@@ -166,6 +167,36 @@ async def models(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
+_SURVEY_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,40}$")
+
+
+async def _survey(request: web.Request):
+    token = request.match_info["token"]
+    surveys = request.app[COMPONENTS].surveys
+    if not _SURVEY_TOKEN.match(token) or await surveys.get(token) is None:
+        raise ApiError(404, "not_found", "no such survey")
+    return surveys, token
+
+
+async def survey_page(request: web.Request) -> web.StreamResponse:
+    """The customer's one-question page (no login: the link's token is the key)."""
+    await _survey(request)
+    return _page("survey.html", NO_FRAMING)
+
+
+async def survey_answer(request: web.Request) -> web.Response:
+    from bot.customers.surveys import SurveyAnswer
+    from bot.customers.work_orders import WorkOrderError
+    from bot.web.requests import read_model
+
+    surveys, token = await _survey(request)
+    answer = await read_model(request, SurveyAnswer)
+    try:
+        return web.json_response(await surveys.answer(token, answer))
+    except WorkOrderError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+
+
 def add_page_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/console", console)
@@ -174,6 +205,8 @@ def add_page_routes(app: web.Application) -> None:
     r.add_get("/console/session", session)
     r.add_post("/console/logout", logout)
     r.add_get("/sidebar/oauth", sidebar_oauth)
+    r.add_get("/survey/{token}", survey_page)
+    r.add_post("/survey/{token}", survey_answer)
     r.add_get("/api/v1/sidebar/jsconfig", jsconfig)
     r.add_get("/api/v1/models/evaluation", models)
     r.add_static("/static/", STATIC, show_index=False, append_version=False)

@@ -466,15 +466,18 @@
         h("ol", { id: "wo-events" }, ...o.events.map(e => h("li", {}, h("span", { class: "muted" }, `${fmtTime(e.at)} ${e.kind} `), e.by, " ",
           e.detail && e.detail.to ? `${STATUS_CN[e.detail.from] || e.detail.from || ""} → ${STATUS_CN[e.detail.to] || e.detail.to} ` : "",
           e.detail && e.detail.note ? `「${e.detail.note}」` : ""))),
-        o.outcome ? h("p", { id: "wo-outcome" }, `解决后7天：客户消息 ${o.outcome.messages} 条，情绪 ${JSON.stringify(o.outcome.sentiment)}`) : null);
+        o.outcome ? h("p", { id: "wo-outcome" }, `解决后7天：客户消息 ${o.outcome.messages} 条，情绪 ${JSON.stringify(o.outcome.sentiment)}`) : null,
+        o.survey ? h("p", { id: "wo-survey" }, o.survey.rating ? `满意度 ${o.survey.rating}/5 ${o.survey.comment || ""}` : "满意度调查（转发给客户）：",
+          o.survey.rating ? null : h("code", {}, o.survey.url)) : null);
     }
     async function loadFigures() {
       const f = await api("GET", "/api/v1/work-orders/figures?days=30");
       const hours = v => v === null || v === undefined ? "—" : `${v} h`;
       const pct = v => v === null || v === undefined ? "—" : `${Math.round(v * 100)}%`;
-      clear(figures, f.owners.length ? h("table", {}, h("tr", {}, ...["负责人", "新建", "已解决", "SLA内解决", "升级", "首次响应(中位)", "解决用时(中位)", "7天复诉"].map(x => h("th", {}, x))),
+      clear(figures, f.owners.length ? h("table", {}, h("tr", {}, ...["负责人", "新建", "已解决", "SLA内解决", "升级", "首次响应(中位)", "解决用时(中位)", "7天复诉", "满意度"].map(x => h("th", {}, x))),
         ...f.owners.map(r => h("tr", { "data-owner": r.owner }, h("td", {}, r.owner), h("td", {}, r.opened), h("td", {}, r.resolved), h("td", {}, pct(r.within_sla_rate)),
-          h("td", {}, r.escalated), h("td", {}, hours(r.median_first_response_hours)), h("td", {}, hours(r.median_resolve_hours)), h("td", {}, pct(r.recontact_rate)))))
+          h("td", {}, r.escalated), h("td", {}, hours(r.median_first_response_hours)), h("td", {}, hours(r.median_resolve_hours)), h("td", {}, pct(r.recontact_rate)),
+          h("td", {}, r.csat === null || r.csat === undefined ? "—" : `${r.csat} (${r.surveys_answered})`))))
         : h("p", { class: "muted" }, "近30天没有工单"));
     }
     await load();
