@@ -72,7 +72,7 @@
       clear(box, ...r.suggestions.map(s => {
         const status = h("span", { class: "muted" });
         return h("div", { class: "card suggestion", "data-id": s.script_id },
-          h("div", { class: "reply" }, s.reply), h("div", { class: "muted" }, `${s.question} · ${s.score.toFixed(2)}`),
+          h("div", { class: "reply" }, s.reply), h("div", { class: "muted" }, `${s.question} · 匹配度 ${s.score >= 0.005 ? Math.round(s.score * 100) + "%" : "<1%"}`),
           h("div", { class: "row" },
             h("button", { class: "send", onclick: () => send(s, status, text) }, inWeCom ? "发送" : "复制"),
             h("button", { class: "secondary adopt", onclick: async () => { await api("POST", `/api/v1/suggestions/${encodeURIComponent(s.script_id)}/feedback`, { adopted: true, query: text }); status.textContent = "已采纳"; } }, "有用"),
