@@ -76,6 +76,7 @@ async def shoot(base: str, tokens: dict, out: Path) -> None:
             elif name == "qa-queue.png":
                 await page.wait_for_selector("#flag-detail .msg")
             await page.wait_for_timeout(500)
+            await page.evaluate("window.scrollTo(0, 0)")
             await page.screenshot(path=str(out / name))  # the first screen, as a visitor sees it
             print("saved", out / name, flush=True)
             await page.close()
