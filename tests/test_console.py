@@ -310,3 +310,34 @@ async def test_a_customer_answers_the_survey_page(browser, live, parts, admin_he
     assert (await parts.surveys.for_order(order["id"]))["rating"] == 5
     assert (await parts.work_orders.get(order["id"]))["status"] == "resolved"
     await shot(page, "survey")
+
+
+async def test_trainer_saves_a_segment_and_starts_a_campaign_from_the_customers_page(browser, live, parts, admin_headers, fake_wecom):
+    import time
+    from datetime import datetime, timezone
+
+    from bot.customers.profiles import ContactChange
+    from storage.sql import customer_tags, dialect_insert
+
+    now = int(time.time() * 1000)
+    for cid in ("wmSEG1", "wmSEG2"):
+        await parts.customers.contact_changed(ContactChange("add_external_contact", "zhangsan", cid, None, now))
+    async with parts.engine.begin() as conn:
+        await conn.execute(dialect_insert(parts.engine, customer_tags).values(
+            customer_id="wmSEG1", tag="高意向", source="api", added_at=datetime.now(timezone.utc)))
+    page = await login(browser, live, await token_for(live, admin_headers, "trainer", "运营"), "/console#customers")
+    await page.goto(str(live.make_url("/console#customers")))
+    await page.wait_for_selector("#segment-form")
+    await page.fill("#seg-name", "高意向客户")
+    await page.fill("#seg-tags", "高意向")
+    await page.click("#segment-form button[type=submit]")
+    await page.wait_for_selector("#segments [data-id]")
+    assert "1 人" in await page.inner_text("#seg-msg")
+    await page.wait_for_selector("#camp-segment option", state="attached")
+    await page.fill("#camp-name", "周末回访")
+    await page.fill("#camp-text", "周末到店有小礼物，欢迎来坐坐～")
+    await page.click("#campaign-form button[type=submit]")
+    await page.wait_for_selector("#campaigns tr[data-id]")
+    [campaign] = await parts.campaigns.list(5)
+    assert campaign["name"] == "周末回访" and campaign["funnel"]["targeted"] == 1
+    await shot(page, "customers-forms")

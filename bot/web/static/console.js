@@ -359,12 +359,47 @@
     await load();
     if (me.role === "staff") return;
     const segs = h("div", { id: "segments" }), camps = h("div", { id: "campaigns" }), tree = h("div", { id: "channel-tree" });
+    const split = v => v.split(/[,，\s]+/).map(x => x.trim()).filter(Boolean);
+    const segMsg = h("span", { id: "seg-msg" }), campMsg = h("span", { id: "camp-msg" });
+    const segForm = h("form", { id: "segment-form", class: "row", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const f = {}, all = split(document.getElementById("seg-tags").value), none = split(document.getElementById("seg-none").value);
+      const dormant = document.getElementById("seg-dormant").value;
+      if (all.length) f.tags_all = all;
+      if (none.length) f.tags_none = none;
+      if (dormant) f.dormant_days = Number(dormant);
+      try {
+        const r = await api("POST", "/api/v1/segments", { name: document.getElementById("seg-name").value, filter: f });
+        clear(segMsg, h("span", { class: "ok" }, r.count !== undefined ? `已保存：${r.count} 人` : "已保存")); await loadSide();
+      }
+      catch (e) { clear(segMsg, errorBox(e)); }
+    } }, h("input", { id: "seg-name", placeholder: "人群名称", required: true, size: 10 }), h("input", { id: "seg-tags", placeholder: "包含标签（逗号分隔）", size: 16 }),
+      h("input", { id: "seg-none", placeholder: "排除标签", size: 10 }), h("input", { id: "seg-dormant", type: "number", min: 1, placeholder: "沉睡天数", style: "width:80px" }),
+      h("button", { type: "submit" }, "保存人群"), segMsg);
+    const campSegment = h("select", { id: "camp-segment", required: true });
+    const campForm = h("form", { id: "campaign-form", class: "row", onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", "/api/v1/campaigns", { name: document.getElementById("camp-name").value, segment_id: campSegment.value,
+          text: document.getElementById("camp-text").value });
+        clear(campMsg, h("span", { class: "ok" }, "已创建：每位跟进员工会收到一条待确认的群发任务")); await loadSide();
+      } catch (e) { clear(campMsg, errorBox(e)); }
+    } }, h("input", { id: "camp-name", placeholder: "活动名称", required: true, size: 10 }), campSegment,
+      h("input", { id: "camp-text", placeholder: "群发内容", required: true, size: 24 }), h("button", { type: "submit" }, "创建群发"), campMsg);
+    const forms = me.role === "trainer" || me.role === "admin";
     side.append(h("div", { class: "grid" },
-      h("section", {}, h("h2", {}, "人群"), segs, h("h2", {}, "群发活动"), camps),
+      h("section", {}, h("h2", {}, "人群"), forms ? segForm : null, segs, h("h2", {}, "群发活动"), forms ? campForm : null, camps),
       h("section", {}, h("h2", {}, "渠道活码 (近30天)"), tree)));
+    async function loadSide() { await loadSideFor(segs, camps, tree); }
+    await loadSide();
+  }
+
+  async function loadSideFor(segs, camps, tree) {
     const [s, cs, t] = await Promise.all([api("GET", "/api/v1/segments"), api("GET", "/api/v1/campaigns"),
       api("GET", "/api/v1/channels/tree?days=30")]);
-    clear(segs, ...(s.items.length ? s.items.map(x => h("div", { class: "row" }, h("span", {}, x.name), h("span", { class: "muted" }, JSON.stringify(x.filter)))) : [h("p", { class: "muted" }, "还没有人群：POST /api/v1/segments 按标签、沉睡天数、渠道保存一个筛选（docs/CUSTOMERS.md）。")]));
+    const sel = document.getElementById("camp-segment");
+    if (sel) clear(sel, ...s.items.map(x => h("option", { value: x.id }, x.name)));
+    clear(segs, ...(s.items.length ? s.items.map(x => h("div", { class: "row", "data-id": x.id }, h("span", {}, x.name), x.count !== undefined ? h("strong", {}, `${x.count} 人`) : null, h("span", { class: "muted" }, JSON.stringify(x.filter)))) : [h("p", { class: "muted" }, "还没有人群：POST /api/v1/segments 按标签、沉睡天数、渠道保存一个筛选（docs/CUSTOMERS.md）。")]));
     clear(camps, ...(cs.items.length ? [h("table", {}, h("tr", {}, ...["活动", "目标", "已建任务", "员工已发", "送达", "48h回复", "7天转化"].map(x => h("th", {}, x))),
       ...cs.items.map(c => h("tr", { "data-id": c.id }, h("td", {}, c.name), ...["targeted", "task_created", "sent_by_staff", "delivered", "replied_48h", "converted_7d"].map(k => h("td", {}, c.funnel[k])))))]
       : [h("p", { class: "muted" }, "还没有群发活动：POST /api/v1/campaigns 向一个人群群发，漏斗会在这里更新。")]));
