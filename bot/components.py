@@ -25,6 +25,7 @@ from bot.customers.fission import Fission
 from bot.customers.orders import Orders
 from bot.customers.profiles import CustomerStore
 from bot.customers.segments import Segments
+from bot.customers.routing import StoreRouter
 from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
 from bot.customers.tag_rules import TagRules
@@ -86,6 +87,7 @@ class Components:
     fission: Fission
     work_orders: WorkOrders
     surveys: Surveys
+    store_router: StoreRouter
     groups: GroupStore
     sop: SopCalendar
     materials: MaterialLibrary
@@ -99,7 +101,7 @@ class Components:
             "wecom": self.wecom, "queue": self.queue, "metrics": self.metrics, "nlp": self.nlp,
             "relays": self.relays, "knowledge": self.knowledge, "conversations": self.conversations,
             "pipeline": self.pipeline, "puller": self.puller, "customers": self.customers, "fission": self.fission,
-            "groups": self.groups,
+            "groups": self.groups, "store_router": self.store_router,
         }
 
 
@@ -169,10 +171,14 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         work_orders = WorkOrders(engine, redis, wecom, settings.work_order_owner,
                                  {"high": high, "medium": medium, "low": low}, settings.public_url)
 
+        stores = StoreDirectory(engine, redis)
+        store_router = StoreRouter(engine, stores, wecom, settings.store_routing, settings.timezone)
+
         async def customer_ops(msgs: list[dict], results: dict) -> None:
             touched = await customers.observe(msgs)
             await tag_rules.evaluate(sorted(touched))
             await work_orders.from_analysed(msgs, results)
+            await store_router.observe(msgs)
 
         pipeline = Pipeline(conversations, nlp, redis, relays, knowledge, settings.flag_window,
                             settings.unanswered_sla_minutes * 60_000, after_save=customer_ops)
@@ -193,7 +199,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             conversations=conversations, pipeline=pipeline, models=models, trainer=trainer, customers=customers,
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
             campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
-            stores=StoreDirectory(engine, redis), fission=fission,
+            stores=stores, store_router=store_router, fission=fission,
             work_orders=work_orders, surveys=Surveys(engine, work_orders, settings.public_url), groups=groups, sop=SopCalendar(engine, groups, wecom, settings.timezone),
             materials=MaterialLibrary(engine, wecom, settings.data_dir), puller=puller,
             admin_token=admin_token,

@@ -94,6 +94,15 @@ def var(name: str, default: Any, parse: Parse | None = None, *, secret: bool = F
     return field(default=default, repr=not secret, metadata={"env": name, "parse": parse or _str})
 
 
+def one_of(*choices: str) -> Parse:
+    def parse(env: Mapping[str, str], name: str, default: str) -> str:
+        raw = env.get(name, "").strip().lower() or default
+        if raw not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+    return parse
+
+
 def integer(minimum: int = 0) -> Parse:
     return lambda env, name, default: _int(env, name, default, minimum)
 
@@ -218,6 +227,9 @@ class Settings:
     work_order_owner: str = var("COPILOT_WORK_ORDER_OWNER", "")
     work_order_sla_hours: tuple[float, ...] = var("COPILOT_WORK_ORDER_SLA_HOURS", (2.0, 8.0, 24.0), _sla_hours)
     public_url: str = var("COPILOT_PUBLIC_URL", "")
+
+    # --- nearest-store routing (docs/GROWTH.md) ---
+    store_routing: str = var("COPILOT_STORE_ROUTING", "suggest", one_of("off", "suggest", "transfer"))
 
     # --- relays ---
     relay_announce_interval: float = var("COPILOT_RELAY_ANNOUNCE_INTERVAL", 3.0, number(0.0))

@@ -591,6 +591,21 @@ work_order_events = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
 )
 
+# Where a customer is, from a location message or a store's channel code, and the nearest open
+# store; once routed, to whom (docs/GROWTH.md, "Routing to the nearest store").
+customer_locations = sa.Table(
+    "customer_locations",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("lng", sa.Float, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),              # location | channel
+    sa.Column("at", sa.BigInteger, nullable=False),                  # ms
+    sa.Column("store_id", sa.String(64), nullable=True),             # the nearest open store then
+    sa.Column("routed_to", sa.String(128), nullable=True),           # the staff member it was handed to
+    sa.Column("routed_at", sa.BigInteger, nullable=True),
+)
+
 # A satisfaction survey per resolved work order: a link for the customer, answered once (docs/EXPERIENCE.md).
 work_order_surveys = sa.Table(
     "work_order_surveys",

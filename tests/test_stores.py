@@ -53,3 +53,39 @@ async def test_another_process_sees_new_stores_and_bad_input_is_refused(client, 
         assert (await client.get(f"/api/v1/stores/nearest?{q}", headers=trainer)).status == 400, q
     staff = await token(client, admin_headers, "staff", "zhangsan")
     assert (await client.post("/api/v1/stores", json={"items": bad[:1]}, headers=staff)).status == 403
+
+
+async def test_a_location_message_finds_the_nearest_open_store_and_hands_the_customer_over_once(
+        client, admin_headers, parts, fake_wecom):
+    """COPILOT_STORE_ROUTING=transfer: a customer of zhangsan sends their location; the nearest store
+    that is open is lisi's, so WeCom is asked once to hand the customer to lisi; a closed store
+    nearer still is passed over; a store's own code (contact way state) places a new customer."""
+    import time
+
+    from bot.customers.stores import StoreInput
+    from tests.helpers import contact_event_xml, sealed_request
+    from tests.test_customers import ingest, token
+    from server import make_worker
+
+    await parts.stores.add([
+        StoreInput(id="closed", name="夜里不开的店", lat=31.2301, lng=121.4451, hours="00:00-00:01", staff=["wangwu"]),
+        StoreInput(id="jingan", name="静安店", lat=31.2245, lng=121.4460, hours="00:00-23:59", staff=["lisi"]),
+        StoreInput(id="xuhui", name="徐汇店", lat=31.1880, lng=121.4365, staff=["zhaoliu"])])
+    parts.store_router.mode = "transfer"
+    now = int(time.time() * 1000)
+    loc = {"msgid": "loc1", "action": "send", "from": "wmWALK", "tolist": ["zhangsan"], "msgtime": now,
+           "msgtype": "location", "location": {"latitude": 31.2300, "longitude": 121.4450, "title": "静安寺", "address": "南京西路"}}
+    await ingest(client, admin_headers, parts, [loc, {**loc, "msgid": "loc2", "msgtime": now + 1000}])
+    calls = fake_wecom.bodies("/cgi-bin/externalcontact/transfer_customer")
+    assert len(calls) == 1 and calls[0]["handover_userid"] == "zhangsan" and calls[0]["takeover_userid"] == "lisi"
+    assert calls[0]["external_userid"] == ["wmWALK"]
+    qa = await token(client, admin_headers, "qa")
+    c = await (await client.get("/api/v1/customers/wmWALK", headers=qa)).json()
+    assert c["nearest_store"]["store_id"] == "jingan" and c["nearest_store"]["routed_to"] == "lisi"
+    # A new contact through the 徐汇店 code: placed there, and nobody is moved (already that store's staff).
+    q, body = sealed_request(contact_event_xml(ext="wmXUHUI", state="xuhui", user="zhaoliu"))
+    assert (await client.post("/wecom/callback", params=q, data=body)).status == 200
+    await make_worker(parts).drain()
+    c = await (await client.get("/api/v1/customers/wmXUHUI", headers=qa)).json()
+    assert c["nearest_store"]["store_id"] == "xuhui" and c["nearest_store"]["source"] == "channel"
+    assert c["nearest_store"]["routed_to"] is None and len(fake_wecom.bodies("/cgi-bin/externalcontact/transfer_customer")) == 1

@@ -107,6 +107,10 @@ class FakeWeCom:
             if not ext.startswith("wm"):
                 return web.json_response({"errcode": 84061, "errmsg": "not external contact"})
             return web.json_response({"errcode": 0, "errmsg": "ok", "external_contact": {"external_userid": ext, "name": "客户"}})
+        if path == "/cgi-bin/externalcontact/transfer_customer":
+            body = await request.json()
+            return web.json_response({"errcode": 0, "errmsg": "ok", "customer": [
+                {"external_userid": e, "errcode": 0} for e in body.get("external_userid") or []]})
         if path == "/cgi-bin/externalcontact/get_follow_user_list":
             return web.json_response({"errcode": 0, "errmsg": "ok", "follow_user": sorted(
                 {u for u, _e in self.contacts} | {g["owner"] for g in self.group_chats.values() if g.get("owner")})})

@@ -7,6 +7,7 @@ import logging
 
 from bot.customers.fission import Fission
 from bot.customers.profiles import ContactChange, CustomerStore
+from bot.customers.routing import StoreRouter
 from bot.gateway.messages import ExternalContactEvent
 from bot.gateway.router import Router
 from bot.wecom_api import WeComAPIError, WeComClient, WeComUnavailable
@@ -18,7 +19,7 @@ KINDS = ("add_external_contact", "edit_external_contact", "del_external_contact"
 
 
 async def contact_changed(event: ExternalContactEvent, customers: CustomerStore, wecom: WeComClient | None,
-                          fission: Fission | None = None) -> None:
+                          fission: Fission | None = None, store_router: StoreRouter | None = None) -> None:
     if not event.external_user_id or not event.user_id:
         return
     at_ms = int(event.create_time) * 1000
@@ -30,6 +31,8 @@ async def contact_changed(event: ExternalContactEvent, customers: CustomerStore,
             await fission.contact_deleted(event.external_user_id, at_ms)
     await customers.contact_changed(ContactChange(event.change_type, event.user_id, event.external_user_id,
                                                   event.state or None, int(event.create_time) * 1000))
+    if event.change_type == "add_external_contact" and store_router is not None and event.state:
+        await store_router.store_channel(event.external_user_id, event.user_id, event.state, at_ms)
     if event.change_type == "add_external_contact" and wecom is not None:
         try:
             contact = (await wecom.get_external_contact(event.external_user_id)).get("external_contact") or {}

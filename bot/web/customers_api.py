@@ -101,6 +101,11 @@ async def get_customer(request: web.Request) -> web.Response:
         for e in profile["timeline"]:
             if e.get("text"):
                 e["text"] = mask_text(e["text"])
+    # Where they are and the nearest open store (docs/GROWTH.md); the coordinates only for unmasked roles.
+    loc = await parts.store_router.of(cid)
+    profile["nearest_store"] = None if loc is None else {
+        "store_id": loc["store_id"], "source": loc["source"], "at": loc["at"], "routed_to": loc["routed_to"],
+        **({"lat": loc["lat"], "lng": loc["lng"]} if who.role in request.app[SETTINGS].unmasked_roles else {})}
     return web.json_response(profile)
 
 
