@@ -107,6 +107,9 @@ def test_reader_keeps_what_each_name_holds():
     ("三个小时左右", ("none", 0)), ("还有20颗左右", ("none", 0)), ("超好用 我第三瓶了", ("none", 0)),
     ("2台能便宜点吗 给我老家亲戚带的", ("none", 0)), ("还有名额吗 算我一台", ("join", 1)),
     ("我那两箱退掉吧 家里不吃了", ("cancel", 0)), ("那我改成两副吧", ("set", 2)),
+    ("那我也来一对吧", ("join", 1)), ("我也要一箱嘛", ("join", 1)), ("行 那就两台", ("join", 2)), ("1 谢谢", ("join", 1)),
+    ("count me in", ("join", 1)), ("2 pcs for me", ("join", 2)), ("me and my mum, 2 pax", ("join", 2)),
+    ("how much for 2 boxes?", ("none", 0)), ("这个对吧", ("none", 0)), ("要洗好久嘛", ("none", 0)),
 ])
 def test_short_sign_ups_questions_and_new_totals(text, expected):
     got = understand(text)

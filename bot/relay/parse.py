@@ -122,7 +122,14 @@ _BARE_COUNT = re.compile(r"^(俩|仨|两个|两份)[!！~～。.]*$")
 _SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已周期拜]{0,5}?" + NUM + UNIT +
                          r"(?!小时|个月|月|天|钟|年|周|星期|点|号|块|元|钱|度|岁|码|寸|克|ml|公里|米|字|人)"
                          r"(?![^\d]*(左右|才|哦|了|呀|吗|啊|起|以上|以内))[^\d]{0,6}$")
-_CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
+_CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|(?<![一壹两俩二三四五六七八九十\d])对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
+# A softening particle after a quantity is no question ("我也要一箱嘛", "来一盒咯").
+_SOFT_TAIL = re.compile(UNIT + r"(嘛|咯|哟|噻|撒)+$")
+# English sign-ups: "count me in", "count me 1", "2 pcs for me", "me and my mum, 2 pax", "i take 1".
+_ENGLISH_JOIN = re.compile(r"^count ?me ?(in)?(\d{1,2})?$|^(\d{1,2}) ?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?)"
+                           r"|(?<![\d.])(\d{1,2}) ?(pcs|pax)$|^i ?(take|want|need|'ll take) ?(\d{1,2}|one|two)")
+_THEN_JOIN = re.compile(r"^(行|好|ok|嗯)?(那就|就要|那要|那来|那给我)" + NUM + UNIT)
+_BARE_WITH_THANKS = re.compile(r"^(\d{1,2})(谢谢|谢啦|thx|thanks|ty)$")
 _AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
 
 
@@ -131,7 +138,16 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         return NONE
     if _AGREE.match(t):
         return NONE  # "+1 同感": agreeing with someone, not signing up
+    t = _SOFT_TAIL.sub(lambda m: m.group(1), t)
     t = _CONFIRM_TAIL.sub("", t) or t  # "…一共四颗行吗" asks for a confirmation, not a question about the relay
+    english = _ENGLISH_JOIN.search(t)
+    if english:
+        nums = [g for g in english.groups() if g and (g.isdigit() or g in ("one", "two"))]
+        q = {"one": 1, "two": 2}.get(nums[0], None) if nums else 1
+        return RelayIntent("join", q if q is not None else int(nums[0]))
+    then = _THEN_JOIN.match(t) or _BARE_WITH_THANKS.match(t)
+    if then:
+        return RelayIntent("join", _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g)))))
     if spaced and _QUESTION.search(t):
         first = re.split(r"[，,。.!！~～]", spaced, maxsplit=1)[0]
         if first and first != spaced:
