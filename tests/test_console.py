@@ -341,3 +341,26 @@ async def test_trainer_saves_a_segment_and_starts_a_campaign_from_the_customers_
     [campaign] = await parts.campaigns.list(5)
     assert campaign["name"] == "周末回访" and campaign["funnel"]["targeted"] == 1
     await shot(page, "customers-forms")
+
+
+async def test_every_page_says_how_data_gets_in_when_it_has_none(browser, live, parts, admin_headers):
+    """A fresh install: each page explains where its data comes from instead of showing a blank."""
+    expect = {
+        "qa": ("#qa-empty", "会话存档"),
+        "trainer": ("#scripts-empty", "导入"),
+        "operator": ("#relays-empty", "开团"),
+        "customers": ("#customers-empty", "客户"),
+        "groups": ("#groups", "change_external_chat"),
+        "work-orders": ("#work-orders", "还没有工单"),
+    }
+    page = await login(browser, live, await token_for(live, admin_headers, "admin", "管理员"), "/console")
+    for tab, (selector, words) in expect.items():
+        await page.goto(str(live.make_url(f"/console#{tab}")))
+        await page.reload()
+        await page.wait_for_selector(selector)
+        await page.wait_for_function("([s, w]) => document.querySelector(s) && document.querySelector(s).textContent.includes(w)",
+                                     arg=[selector, words])
+    await page.goto(str(live.make_url("/console#operator")))
+    await page.reload()
+    await page.wait_for_selector("#charts-empty")
+    await shot(page, "empty-operator")
