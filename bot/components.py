@@ -25,6 +25,7 @@ from bot.customers.fission import Fission
 from bot.customers.orders import Orders
 from bot.customers.profiles import CustomerStore
 from bot.customers.segments import Segments
+from bot.conversations.negative_topics import NegativeTopics
 from bot.customers.routing import StoreRouter
 from bot.customers.stores import StoreDirectory
 from bot.customers.tag_push import TagPusher
@@ -88,6 +89,7 @@ class Components:
     work_orders: WorkOrders
     surveys: Surveys
     store_router: StoreRouter
+    negative_topics: NegativeTopics
     groups: GroupStore
     sop: SopCalendar
     materials: MaterialLibrary
@@ -200,6 +202,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
             tag_rules=tag_rules, tag_pusher=TagPusher(engine, wecom), segments=segments,
             campaigns=Campaigns(engine, segments, wecom), orders=Orders(engine),
             stores=stores, store_router=store_router, fission=fission,
+            negative_topics=NegativeTopics(engine, lambda: topic_model(settings, knowledge.encoder)),
             work_orders=work_orders, surveys=Surveys(engine, work_orders, settings.public_url), groups=groups, sop=SopCalendar(engine, groups, wecom, settings.timezone),
             materials=MaterialLibrary(engine, wecom, settings.data_dir), puller=puller,
             admin_token=admin_token,
@@ -223,6 +226,15 @@ async def register_base_models(models: ModelRegistry, settings: Settings, finger
             meta = {}
         await models.ensure_base(task, base_version(task, fingerprint), meta, code)
     await models.sync_pointer()
+
+
+def topic_model(settings: Settings, encoder):
+    """The negative-topic assigner: trained on the repository's labelled negative messages into the
+    models dir once, loaded afterwards (nlp/topics.py)."""
+    from nlp.topics import load_or_train
+    from training.trainers import topics_fingerprint, train_topics
+
+    return load_or_train(settings.models_dir / "topics.joblib", encoder, train_topics, topics_fingerprint())
 
 
 async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, nlp: NlpService,

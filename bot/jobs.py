@@ -139,6 +139,15 @@ async def track_sop(parts: "Components") -> None:
     await in_one_process(parts, keys.SOP_LOCK, 300, parts.sop.track)
 
 
+async def assign_negative_topics(parts: "Components") -> None:
+    """Named topics for new negative customer messages (bot/conversations/negative_topics.py)."""
+    async def work() -> None:
+        while await parts.negative_topics.assign_new() == 500:
+            pass
+
+    await in_one_process(parts, keys.NEGATIVE_TOPICS_LOCK, 600, work)
+
+
 async def sync_customers_now(parts: "Components") -> bool:
     """One WeCom sync of customers (bot/customers/sync.py) and customer groups (bot/groups/store.py)
     unless one is running; its report (or its error) is kept for GET /api/v1/customers/sync. False
@@ -191,6 +200,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("run-sop", every=60.0, run=run_sop),
     Job("track-sop", every=600.0, run=track_sop, first_after=300.0),
     Job("sync-customers", every=HOUR, run=sync_customers, first_after=600.0),
+    Job("negative-topics", every=300.0, run=assign_negative_topics, first_after=120.0),
 )
 
 

@@ -64,6 +64,7 @@ TAG_RULES_LOCK = f"{PREFIX}customers:tag_rules"  # one process evaluates every r
 TAG_PUSH_LOCK = f"{PREFIX}customers:tag_push"  # one process sends the mark_tag outbox
 CAMPAIGN_LOCK = f"{PREFIX}customers:campaigns"  # one process creates campaigns' WeCom tasks
 SOP_LOCK = f"{PREFIX}groups:sop"  # one process carries out and tracks group SOP posts
+NEGATIVE_TOPICS_LOCK = f"{PREFIX}analytics:negative_topics"  # one process assigns topics at a time
 CUSTOMER_SYNC_LOCK = f"{PREFIX}customers:sync"  # one WeCom customer sync at a time
 CUSTOMER_SYNC_LAST = f"{PREFIX}customers:sync:last"  # the last sync's report (JSON)
 CUSTOMER_SYNC_DAILY = f"{PREFIX}customers:sync:daily"  # the scheduled sync runs once a day

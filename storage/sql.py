@@ -335,6 +335,17 @@ analyses = sa.Table(
     sa.Column("models", sa.JSON, nullable=True),  # {task: model version} that produced it
 )
 
+# What a customer's negative message is about (nlp/topics.py), assigned by the schedule in batches.
+message_topics = sa.Table(
+    "message_topics",
+    metadata,
+    sa.Column("msgid", sa.String(128), primary_key=True),
+    sa.Column("topic", sa.String(32), nullable=True),                # None: no named topic (其他)
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("msgtime", sa.BigInteger, nullable=False),
+    sa.Index("ix_message_topics_time", "msgtime"),
+)
+
 # Staff picking (or ignoring) a suggestion for a customer's words: a query→script pair. Picked
 # queries are proposed to a trainer as alternative questions of the script (knowledge/picks.py).
 script_picks = sa.Table(

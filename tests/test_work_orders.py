@@ -129,3 +129,23 @@ async def test_a_resolved_order_gets_a_survey_link_and_a_bad_rating_reopens_it(c
     figures = await (await client.get("/api/v1/work-orders/figures", headers=qa)).json()
     assert sum(o["surveys_answered"] for o in figures["owners"]) == 1
     assert [o["csat"] for o in figures["owners"] if o["surveys_answered"]] == [2.0]
+
+
+async def test_negative_messages_are_ranked_by_named_topic_with_examples(client, admin_headers, parts):
+    now = int(time.time() * 1000)
+    await ingest(client, admin_headers, parts, [
+        rec("n1", "wmT1", "快递一个礼拜了还没到，物流也不更新，气死了", t=now - 4000),
+        rec("n2", "wmT2", "都五天了包裹还没送到，你们发的什么快递啊太慢了", t=now - 3000),
+        rec("n3", "wmT3", "用了你们的面霜脸上过敏起红疹，痒得睡不着", t=now - 2000),
+        rec("n4", "wmT4", "谢谢你们 东西很好用", t=now - 1000)])
+    assert await parts.negative_topics.assign_new() == 3  # the positive message has no topic to find
+    assert await parts.negative_topics.assign_new() == 0
+    qa = await token(client, admin_headers, "qa")
+    body = await (await client.get("/api/v1/analytics/negative-topics?days=7", headers=qa)).json()
+    assert body["total"] == 3
+    top = body["items"][0]
+    assert top["topic"] == "logistics" and top["name"] == "物流配送" and top["count"] == 2 and len(top["examples"]) == 2
+    assert sum(top["weeks"].values()) == 2
+    assert any(i["topic"] == "health" for i in body["items"])
+    staff = await token(client, admin_headers, "staff", "zhangsan")
+    assert (await client.get("/api/v1/analytics/negative-topics", headers=staff)).status == 403

@@ -228,3 +228,48 @@ def train_sensitive(encoder, family: str = "char", extra: Extra = ()):
             "tau": tau, "sources": ts.counts()}
     model = SensitiveModel(_fit(ts, encoder, family, 6.0, 10.0, tau, meta), thresholds)
     return model
+
+
+# --- negative-message topics (nlp/topics.py) ---------------------------------------------------
+TOPIC_SETS = ("neg1", "neg2", "neg3", "neg4")
+
+
+def topic_lines(only: tuple[str, ...] = TOPIC_SETS) -> list[tuple[str, str]]:
+    """(text, topic label) from the writers' negative messages as independent annotators labelled them."""
+    out = []
+    for name in only:
+        f = corpus.WRITERS / name / "topics.jsonl"
+        if f.is_file():
+            out += [(r["text"], r["label"]) for r in corpus.read_jsonl(f)]
+    return out
+
+
+def topics_fingerprint(only: tuple[str, ...] = TOPIC_SETS) -> str:
+    import hashlib
+
+    h = hashlib.sha256(b"topics-v1")
+    for text, label in topic_lines(only):
+        h.update(f"{text}\t{label}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def train_topics(encoder, only: tuple[str, ...] = TOPIC_SETS):
+    """Char n-gram model + logistic head on the encoder, averaged (chosen on neg3/neg4 with a model
+    trained on neg1/neg2; docs/EXPERIENCE.md). None when there are no labelled lines."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from nlp.classifier import TextClassifier
+    from nlp.topics import TrainedTopics
+
+    lines = topic_lines(only)
+    if not lines:
+        return None
+    texts, labels = [t for t, _ in lines], [l for _, l in lines]
+    char = TextClassifier.train(texts, labels, c=8.0, meta={"model": "topics"})
+    dense = LogisticRegression(C=4.0, max_iter=3000, class_weight="balanced").fit(
+        np.asarray(encoder.encode(texts), dtype=np.float32), labels)
+    if list(dense.classes_) != list(char.labels):
+        raise ValueError("topic heads disagree on their classes")
+    return TrainedTopics(char, dense, encoder, 0.5, {"n_train": len(texts), "sets": list(only),
+                                                     "data": topics_fingerprint(only)})

@@ -62,3 +62,19 @@ async def response_times(request: web.Request) -> web.Response:
 async def daily(request: web.Request) -> web.Response:
     items = await request.app[ANALYTICS].daily(_int(request, "days", 30, 1, 366), datetime.now(timezone.utc))
     return web.json_response({"items": items})
+
+
+@roles("qa", "trainer")
+async def negative_topics(request: web.Request) -> web.Response:
+    """What customers' negative messages of the last `days` were about, by topic and ISO week."""
+    from bot.conversations.pii import mask_text
+    from bot.web.appkeys import COMPONENTS, SETTINGS
+
+    days = _int(request, "days", 28, 1, 366)
+    now = int(datetime.now(timezone.utc).timestamp() * 1000)
+    out = await request.app[COMPONENTS].negative_topics.ranking(now - days * 86_400_000, now + 86_400_000)
+    if principal(request).role not in request.app[SETTINGS].unmasked_roles:
+        for item in out["items"]:
+            for e in item["examples"]:
+                e["text"] = mask_text(e["text"] or "")
+    return web.json_response(out)

@@ -93,6 +93,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/flags", conversations_api.list_flags)
     r.add_post("/api/v1/flags/{id}/review", conversations_api.review_flag)
     r.add_get("/api/v1/analytics/groups", analytics_api.groups)
+    r.add_get("/api/v1/analytics/negative-topics", analytics_api.negative_topics)
     r.add_get("/api/v1/analytics/customers", analytics_api.customers)
     r.add_get("/api/v1/analytics/dormant", analytics_api.dormant)
     r.add_get("/api/v1/analytics/response-times", analytics_api.response_times)

@@ -464,12 +464,14 @@
     const list = h("table", { id: "work-orders" });
     const detail = h("div", { id: "work-order-detail", class: "muted" }, "选择一个工单");
     const figures = h("div", { id: "work-order-figures" });
+    const topics = h("div", { id: "negative-topics" });
     const status = h("select", { id: "wo-status", onchange: () => load() }, h("option", { value: "" }, "全部状态"),
       ...Object.entries(STATUS_CN).map(([v, t]) => h("option", { value: v }, t)));
     root.append(h("div", { class: "grid" },
       h("section", {}, h("h2", {}, "工单"), h("div", { class: "row" }, status), list),
       h("section", {}, h("h2", {}, "工单详情"), detail)),
-      h("section", {}, h("h2", {}, "团队指标（近30天）"), figures));
+      h("section", {}, h("h2", {}, "团队指标（近30天）"), figures),
+      me.role === "staff" ? null : h("section", {}, h("h2", {}, "差评话题（近4周）"), topics));
     async function load() {
       const q = new URLSearchParams({ limit: "100" });
       if (status.value) q.set("status", status.value);
@@ -515,8 +517,18 @@
           h("td", {}, r.csat === null || r.csat === undefined ? "—" : `${r.csat} (${r.surveys_answered})`))))
         : h("p", { class: "muted" }, "近30天没有工单"));
     }
+    async function loadTopics() {
+      const r = await api("GET", "/api/v1/analytics/negative-topics?days=28");
+      if (!r.items.length) { clear(topics, h("p", { class: "muted" }, "近4周没有差评消息（每5分钟为新的差评归类一次）")); return; }
+      const weeks = [...new Set(r.items.flatMap(i => Object.keys(i.weeks)))].sort();
+      clear(topics, h("p", { class: "muted" }, `共 ${r.total} 条差评，${Math.round((r.named_share || 0) * 100)}% 归入具名话题`),
+        h("table", {}, h("tr", {}, h("th", {}, "话题"), h("th", {}, "条数"), ...weeks.map(w => h("th", {}, w)), h("th", {}, "例子")),
+          ...r.items.map(i => h("tr", { "data-topic": i.topic || "other" }, h("td", {}, i.name), h("td", {}, i.count),
+            ...weeks.map(w => h("td", {}, i.weeks[w] || "")), h("td", { class: "muted" }, i.examples.map(e => e.text).join(" ｜ "))))));
+    }
     await load();
     await loadFigures();
+    if (me.role !== "staff") await loadTopics();
   }
 
   // ---------------------------------------------------------------- Operator
