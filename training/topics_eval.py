@@ -1,7 +1,7 @@
 """Measuring the negative-topic model (nlp/topics.py) on negative messages by independent writers,
 labelled by independent annotators (training/data/writers/neg*/topics.jsonl):
 
-    python -m training.topics_eval assign --review-out /tmp/review.jsonl [--sample 300]
+    python -m training.topics_eval assign --review-out /tmp/review.jsonl [--sample 300] [--train neg1,neg2 --test neg3,neg4]
     python -m training.topics_eval score  --review /tmp/review.jsonl --verdicts /tmp/verdicts.jsonl
 
 `assign` trains on neg1+neg2 (writers 1-2, annotators A-B) and predicts neg3+neg4 (other writers,
@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     a.add_argument("--sample", type=int, default=300)
     a.add_argument("--review-out")
     a.add_argument("--seed", type=int, default=7)
+    a.add_argument("--train", default=",".join(TRAIN), help="writer sets to train on")
+    a.add_argument("--test", default=",".join(TEST),
+                   help="writer sets to predict; unlabelled ones (negative.jsonl only) are judged by the reviewer alone")
     s = sub.add_parser("score")
     s.add_argument("--review", required=True)
     s.add_argument("--verdicts", required=True)
@@ -56,14 +59,21 @@ def main(argv=None) -> int:
             print(f"  {t:10s} accepted {ok[t]}/{n}")
         return 0
     enc = make_encoder("use-multilingual")
-    test = topic_lines(TEST)
-    texts, gold = [t for t, _ in test], [l for _, l in test]
-    shipped = train_topics(enc, TRAIN)
+    train_sets, test_sets = tuple(args.train.split(",")), tuple(args.test.split(","))
+    test = topic_lines(test_sets)
+    if test:
+        texts, gold = [t for t, _ in test], [l for _, l in test]
+    else:  # unlabelled sets: the reviewer is the only judge
+        texts = [r["text"] for n in test_sets for r in corpus.read_jsonl(corpus.WRITERS / n / "negative.jsonl")]
+        gold = None
+    shipped = train_topics(enc, train_sets)
     pred = [k or "other" for k, _ in shipped.assign(texts)]
     base = [k or "other" for k, _ in TopicAssigner(enc, min_score=0.0).assign(texts)]
+    print(f"trained on {', '.join(train_sets)} ({len(topic_lines(train_sets))} lines), predicting {', '.join(test_sets)} "
+          f"({len(texts)} messages)")
     for label, p in (("trained char + USE heads (shipped)", pred), ("untrained: descriptions + words", base)):
-        agree = np.mean([x == g for x, g in zip(p, gold)])
-        print(f"{label}: agreement with the annotators {agree:.3f}, named share {np.mean([x != 'other' for x in p]):.3f}")
+        agree = f"agreement with the annotators {np.mean([x == g for x, g in zip(p, gold)]):.3f}, " if gold else ""
+        print(f"{label}: {agree}named share {np.mean([x != 'other' for x in p]):.3f}")
     print("predicted:", ", ".join(f"{names.get(k, '其他')} {n}" for k, n in Counter(pred).most_common()))
     if args.review_out:
         named = [(t, k) for t, k in zip(texts, pred) if k != "other"]
