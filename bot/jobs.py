@@ -163,8 +163,7 @@ async def sync_customers_now(parts: "Components") -> bool:
     await parts.redis.set(keys.CUSTOMER_SYNC_LAST, json.dumps({"status": "running", "started_at": started}))
     try:
         report = await CustomerSync(parts.engine, parts.wecom).run()
-        owners = await parts.wecom.get_follow_user_list()
-        done = {"status": "done", **report.to_json(), **await parts.groups.sync(owners)}
+        done = {"status": "done", **report.to_json(), **await parts.groups.sync(report.member_ids)}
     except Exception as exc:  # noqa: BLE001 - reported, and tried again on the next day
         log.exception("customer sync failed")
         done = {"status": "failed", "error": str(exc)[:300]}

@@ -324,12 +324,12 @@ class KnowledgeBase:
         result = []
         if mode == "hybrid" and out and self._silent(text, out, best_d, best_lx, intent):
             return []  # nothing relevant enough: an off-topic message gets no suggestion
-        if learned is not None:  # answer a probability-like confidence rather than a logit
-            out = [Suggestion(x.script, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x.score)))), x.dense, x.lexical)
-                   for x in out]
         for sug in out:
             if self.reply_is_unsafe(sug.script.reply):
                 continue  # never suggest a reply with a sensitive hit
+            if learned is not None:  # answer a probability-like confidence rather than a logit
+                sug = Suggestion(sug.script, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, sug.score)))), sug.dense,
+                                 sug.lexical)
             result.append(sug)
             if len(result) == k:
                 break

@@ -82,13 +82,14 @@ _SECOND_PERSON = re.compile(r"你|您|客服|店|老板|导购|你们")
 _CLAUSE = re.compile(r"[，。！？,.!?;；\n\s]")
 
 
-def model_hit_innocent(text: str, category: str, start: int, end: int) -> bool:
-    """The learned check's hit (original offsets) in a frame that makes it innocent: a warning or
+def model_hit_innocent(text: str, norm: str, category: str, start: int, end: int) -> bool:
+    """The learned check's hit (original offsets; `norm` the message's normalised text) in a frame
+    that makes it innocent: a warning or
     disclaimer, or, for personal data, only public or business numbers. (Not a negation before it:
     the claims themselves are full of them — 没有之一, 无副作用, 没有更低的了.)"""
     if category == "diversion" and _EXPLICIT_WARNING.search(text):
         return True
-    if category == "ad_law" and _DISCLAIMER.search(_t2s_light(text)):
+    if category == "ad_law" and (_DISCLAIMER.search(text) or _DISCLAIMER.search(norm)):
         return True
     if category == "privacy":
         runs = list(re.finditer(r"[\dA-Za-z-]*\d[\dA-Za-z-]{5,}", text[start:end]))
@@ -98,12 +99,6 @@ def model_hit_innocent(text: str, category: str, start: int, end: int) -> bool:
 
         return bool(runs) and all(public(m) for m in runs)
     return False
-
-
-def _t2s_light(text: str) -> str:
-    from nlp.normalize import normalize
-
-    return normalize(text).text
 
 
 MIN_WORD_FREQ = 3  # jieba dictionary counts below this are mostly noise

@@ -84,7 +84,7 @@ class Analyzer:
             found = {h["category"] for h in hits}
             hits += [h for h in extra if h["category"] not in found
                      and not any(c == h["category"] and a < h["end"] and h["start"] < b for c, a, b in cleared)
-                     and not model_hit_innocent(item.text, h["category"], h["start"], h["end"])]
+                     and not model_hit_innocent(item.text, n.text, h["category"], h["start"], h["end"])]
             out.append({
                 "intent": {"label": ilabel, "score": round(iscore, 4)},
                 "sentiment": {"label": slabel, "score": round(sscore, 4)},

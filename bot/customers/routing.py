@@ -84,7 +84,7 @@ class StoreRouter:
         candidates = await self.stores.nearest(lat, lng, 10)
         if not candidates:
             return None
-        details = {s["id"]: s for s in await self.stores.list()}
+        details = {s["id"]: s for s in await self.stores.list([c["id"] for c in candidates])}
         for c in candidates:
             store = details.get(c["id"])
             if store is not None and open_at(store.get("hours"), when):
@@ -133,9 +133,10 @@ class StoreRouter:
         """A customer who added through a store's own code (state = the store's id) is at that store."""
         if not state or self.mode == "off":
             return None
-        store = next((s for s in await self.stores.list() if s["id"] == state), None)
-        if store is None:
+        found = await self.stores.list([state])
+        if not found:
             return None
+        store = found[0]
         return await self.locate(Fix(customer_id, staff_id, store["lat"], store["lng"], at_ms, "channel"))
 
     async def of(self, customer_id: str) -> dict | None:

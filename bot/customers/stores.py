@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Sequence
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -94,9 +95,13 @@ class StoreDirectory:
         self._checked = float("-inf")  # this process sees its own write at once
         return len(rows)
 
-    async def list(self) -> list[dict]:
+    async def list(self, ids: Sequence[str] | None = None) -> list[dict]:
+        """Every store, or only those with these ids."""
+        stmt = sa.select(stores).order_by(stores.c.id)
+        if ids is not None:
+            stmt = stmt.where(stores.c.id.in_(list(ids)))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(stores).order_by(stores.c.id))).mappings().all()
+            rows = (await conn.execute(stmt)).mappings().all()
         return [{k: r[k] for k in ("id", "name", "lat", "lng", "hours", "staff", "group_chat_id")} for r in rows]
 
     async def _current(self) -> _Index:

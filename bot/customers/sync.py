@@ -45,6 +45,7 @@ class SyncReport:
     pages: int = 0
     relations: int = 0
     customers: set[str] = field(default_factory=set)
+    member_ids: list[str] = field(default_factory=list)  # who was synced (the group sync reuses it)
     tags_removed: int = 0
     complete: bool = False
 
@@ -83,7 +84,7 @@ class CustomerSync:
         names = await self.tag_names()
         everyone = members is None
         members = list(members) if members is not None else await self.wecom.get_follow_user_list()
-        report.members = len(members)
+        report.members, report.member_ids = len(members), members
         for i in range(0, len(members), MEMBERS_PER_CALL):
             batch, cursor = members[i:i + MEMBERS_PER_CALL], ""
             while True:

@@ -10,6 +10,7 @@ means: one forgotten order should not hide a team that answers in minutes.
 """
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections import defaultdict
 from typing import Sequence
@@ -42,20 +43,27 @@ async def team_figures(engine: AsyncEngine, since_ms: int, member: str | None = 
                     .where(work_order_events.c.order_id.in_(ids), work_order_events.c.kind == "transition")
                     .group_by(work_order_events.c.order_id))).all():
                 first_transition[oid] = int(at)
-            for o in orders:
-                if not o["conversation_id"] or not o["evidence"]:
-                    continue
-                # From the customer's message that opened the order (archive records may arrive late).
-                asked = (await conn.execute(sa.select(sa.func.min(messages.c.msgtime))
-                                            .where(messages.c.msgid.in_(list(o["evidence"]))))).scalar()
-                if asked is None:
-                    continue
-                at = (await conn.execute(
-                    sa.select(sa.func.min(messages.c.msgtime)).where(
-                        messages.c.conversation_id == o["conversation_id"], messages.c.msgtime > asked,
-                        sa.not_(messages.c.sender_id.like("wm%")), sa.not_(messages.c.sender_id.like("wo%"))))).scalar()
-                if at is not None:
-                    first_reply[o["id"]] = (int(at), int(asked))
+            # From the customer's message that opened the order (archive records may arrive late) to
+            # the staff side's next message in that conversation: two queries for the whole window.
+            opened = [o for o in orders if o["conversation_id"] and o["evidence"]]
+            evidence_at = dict((await conn.execute(sa.select(messages.c.msgid, messages.c.msgtime).where(
+                messages.c.msgid.in_(sorted({m for o in opened for m in o["evidence"]}) or [""])))).all())
+            asked = {o["id"]: min((evidence_at[m] for m in o["evidence"] if m in evidence_at), default=None)
+                     for o in opened}
+            staff_times: dict[str, list[int]] = defaultdict(list)
+            if any(v is not None for v in asked.values()):
+                for conv, at in (await conn.execute(sa.select(messages.c.conversation_id, messages.c.msgtime).where(
+                        messages.c.conversation_id.in_(sorted({o["conversation_id"] for o in opened})),
+                        messages.c.msgtime > min(v for v in asked.values() if v is not None),
+                        sa.not_(messages.c.sender_id.like("wm%")), sa.not_(messages.c.sender_id.like("wo%")))
+                        .order_by(messages.c.msgtime))).all():
+                    staff_times[conv].append(int(at))
+            for o in opened:
+                t0 = asked[o["id"]]
+                times = staff_times.get(o["conversation_id"], [])
+                i = bisect.bisect_right(times, t0) if t0 is not None else len(times)
+                if i < len(times):
+                    first_reply[o["id"]] = (times[i], int(t0))
         rated = {oid: int(r) for oid, r in (await conn.execute(
             sa.select(work_order_surveys.c.order_id, work_order_surveys.c.rating).where(
                 work_order_surveys.c.order_id.in_(ids or [""]), work_order_surveys.c.rating.is_not(None)))).all()}
