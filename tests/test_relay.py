@@ -296,6 +296,22 @@ async def test_text_sign_ups_copied_into_a_list_are_not_counted_twice(client, st
     assert st["remaining"] == 20 - 3
 
 
+async def test_a_member_who_cancelled_by_text_is_not_signed_up_again_by_a_copied_list(client, staff):
+    """WeChat keeps a text-cancelled member's line in the list others copy: that stale line takes
+    no stock; the member can still join again themselves."""
+    rid = (await create(client, staff, stock=10, per_user_limit=5))["id"]
+    await say(client, staff, rid, "u_zhao", "2张", "m1", name="小赵")
+    await say(client, staff, rid, "u_lan", "接龙", "m2", name="阿兰")
+    gone = await say(client, staff, rid, "u_lan", "我那张不要了 月底不在家", "m3", name="阿兰")
+    assert (gone["action"], gone["confirmed_quantity"]) == ("cancel", 0)
+    mine = await say(client, staff, rid, "u_qian", "#接龙\n美食券69\n1. 小赵 2\n2. 阿兰 1\n3. 小钱 2", "m4", name="小钱")
+    assert (mine["action"], mine["quantity"], mine["confirmed_quantity"]) == ("join", 2, 2)
+    st = await state(client, staff, rid)
+    assert {e["sender_name"]: e["quantity"] for e in st["entries"]} == {"小赵": 2, "小钱": 2}
+    back = await say(client, staff, rid, "u_lan", "+1", "m5", name="阿兰")
+    assert back["confirmed_quantity"] == 1
+    assert (await state(client, staff, rid))["remaining"] == 10 - 5
+
 async def test_an_operator_correction_fixes_the_entry_and_becomes_a_relay_label(client, staff, parts):
     import sqlalchemy as sa
 

@@ -144,3 +144,53 @@ def parse(text):
     from bot.relay.parse import parse_native_list
 
     return parse_native_list(text)[1]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("甭给我留了，闺女说她那儿有", ("cancel", 0)), ("我那俩别要了 老伴儿已经买了", ("cancel", 0)),
+    ("本来想要一箱 看了价格还是算了", ("set", 0)), ("给我留俩🙏", ("join", 2)), ("我和我妈各一副", ("join", 2)),
+    ("红蓝黑三个色", ("none", 0)), ("两个月的小猫能吃吗😭", ("none", 0)), ("3个月以上再吃哦", ("none", 0)),
+    ("够呛 -40的下周到", ("none", 0)), ("洗澡次卡 10次 接龙价", ("none", 0)), ("我要两打 拎去楼下烧烤", ("join", 2)),
+    ("我要一盒 不对 我要两盒", ("join", 2)), ("好 一共4只 星期六早上8点嚟拎", ("none", 0)), ("小丁怎么不要了", ("none", 0)),
+    ("ok me 2", ("join", 2)), ("刚才那个2不算 我就要1份", ("set", 1)), ("我那个少要一袋吧", ("cancel", 1)),
+    ("刘奶奶 好 我给您记两盒", ("none", 0)), ("一个人能领几张", ("none", 0)), ("公司发了两盒 吃不完😂", ("none", 0)),
+])
+def test_changes_of_mind_corrections_tallies_and_quantity_look_alikes(text, expected):
+    got = understand(text)
+    assert (got.action, got.quantity) == expected
+
+
+def test_list_lines_numbered_without_punctuation_and_measures_inside_a_line():
+    from bot.relay.parse import RelayReader
+
+    reader = RelayReader()
+    got = reader.read("#接龙\n猫粮秒杀\n1 喵喵妈 1\n2 豆豆 2\n3 小鱼 1袋", "小鱼")
+    assert (got.action, got.quantity) == ("join", 1)
+    reader = RelayReader()
+    reader.read("#接龙 狗粮团\n1. 豆豆麻麻 中型15kg 1袋", "豆豆麻麻")
+    got = reader.read("#接龙 狗粮团\n1. 豆豆麻麻 中型15kg 1袋\n2. Max爸 中型15kg 2袋", "Max爸")
+    assert (got.action, got.quantity) == ("join", 2)
+    got = reader.read("#接龙 狗粮团\n1. 豆豆麻麻 中型15kg 1袋\n2. Max爸 中型15kg 1袋", "Max爸")
+    assert (got.action, got.quantity) == ("cancel", 1) and reader.held["max爸"] == 1
+
+
+def test_a_copied_list_answers_for_the_senders_lines_and_keeps_withdrawn_members_out():
+    """Lines above the sender's own came with the list they copied; a member who cancelled by text
+    still shows in lists others copy and is not signed up again; a relative's line below one's own
+    is not taken for one's own (老李媳妇 is not 老李)."""
+    from bot.relay.parse import RelayReader
+
+    reader = RelayReader()
+    reader.read("2张", "小赵")
+    reader.read("接龙", "阿兰")
+    assert reader.read("我那张不要了 月底不在家", "阿兰").action == "cancel"
+    got = reader.read("#接龙\n美食券69\n1. 小赵 2\n2. 阿兰 1\n3. 小钱 2", "小钱")
+    assert (got.action, got.quantity) == ("join", 2)
+    assert reader.held == {"小赵": 2, "小钱": 2}
+
+    reader = RelayReader()
+    reader.read("接龙 二箱", "老李")
+    reader.read("报名 一箱", "小罗")
+    got = reader.read("#接龙\n阿克苏苹果\n1. 老李 2箱\n2. 小罗 1箱\n3. 老李媳妇 1箱", "老李")
+    assert (got.action, got.quantity) == ("join", 1)
+    assert reader.held == {"老李": 2, "小罗": 1, "老李媳妇": 1}

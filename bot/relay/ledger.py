@@ -231,6 +231,15 @@ class RelayLedger:
         if grown:
             await self.redis.hset(keys.relay(relay_id, "seen"), mapping=grown)
 
+    async def withdrawn(self, relay_id: str) -> set[str]:
+        """Clean names that cancelled by text (their line lingers in the lists others copy)."""
+        return {k.decode() for k in await self.redis.smembers(keys.relay(relay_id, "gone"))}
+
+    async def mark_withdrawn(self, relay_id: str, name: str, gone: bool) -> None:
+        if name:
+            key = keys.relay(relay_id, "gone")
+            await (self.redis.sadd(key, name) if gone else self.redis.srem(key, name))
+
     async def remembered(self, relay_id: str, msgid: str) -> dict | None:
         raw = await self.redis.hget(keys.relay(relay_id, "msg"), msgid)
         return json.loads(raw) if raw else None

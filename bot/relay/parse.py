@@ -19,7 +19,7 @@ CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "仨": 3, "二": 2, "贰": 2, 
           "七": 7, "八": 8, "九": 9, "十": 10}
 NUM = r"(\d{1,3}|[一壹两俩仨二贰三叁四五六七八九十]{1,3})"
 UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
-        r"|公斤|kg|斤装|副|饼|粒|片|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口)")
+        r"|公斤|kg|斤装|副|饼|粒|片|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|打(?!折|包|开|电话|车))")
 
 
 @dataclass(frozen=True)
@@ -67,19 +67,23 @@ def _num(tok: str | None, default: int = 1) -> int:
     return default
 
 
-_QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没]\1"  # 多不多, 好不好, 有没有: an A-not-A question
+_QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, 好不好, 有没有: an A-not-A question
                        r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
-                       r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候")
+                       r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候"
+                       r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
     re.compile(r"(取消|退掉|退出|撤回?|不要)" + NUM + UNIT),
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
+    re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
 ]
 _CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
                          r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
-                         r"|(点|按|发|打)错了")
+                         r"|(点|按|发|打)错了"
+                         r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
+                         r"|把我.{0,6}(去了|去掉|划了|撤了)|我(那|的).{0,4}(别要了|甭要了|不要啦|去了吧)")
 _JOIN_PATTERNS = [
     re.compile(r"^\+" + NUM + UNIT + r"?"),
     re.compile(r"^加" + NUM + r"$"),
@@ -90,11 +94,11 @@ _JOIN_PATTERNS = [
     re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
                r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记|整|给我整|给俺整|俺要|俺也要"
                r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me)" + NUM + UNIT),
-    re.compile(r"^" + NUM + UNIT + r"(?![\d]|小时|个月|天|钟|年)"),
+    re.compile(r"^" + NUM + UNIT + r"(?![\d]|小时|个?月|天|钟|年|周|星期|岁|次|以上|以内|左右|色|颜色|种|款|口味|味|尺码)"),
     re.compile(r"(俩|两|仨|三)(人|个人|口人)"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
-    re.compile(r"(要|来|整|订)(俩|仨)"),
+    re.compile(r"(要|来|整|订|留|给我)(俩|仨)"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
 _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
@@ -102,44 +106,82 @@ _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我
 _JOIN_ANY = re.compile(r"接龙|报名|跟团|\+\d")
 _MORE = re.compile(r"(再帮|再给|再来|还要|另外|也要|也来|也接|帮我.{1,4}?(拍|接|报|要|来|留))\D{0,6}?" + NUM + UNIT)
 _JOIN_EAGER = re.compile(r"^(我报名|报名|算我|我要报名|我也报名)")
-_FIRST_PERSON = re.compile(r"我|俺|阿拉|咱|偶|^me|本人|算上")
+_FIRST_PERSON = re.compile(r"我(?!们)|俺|阿拉|咱(?!们)|偶|^me|本人|算上")
 # An organiser announcing a sign-up ("大闸蟹团 接龙 周三发货", "需要的报名"), not joining it.
 _ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
                        r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动|"
                        r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱|^收到|已登记|已记录|记下了|"
-                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙")
+                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙|接龙价|接龙时|接龙的时候|备注"
+                       r"|一(箱|盒|袋|包|件|提|组)\d+(罐|瓶|个|袋|盒|包|支|片|粒|只|斤)|一(箱|盒|袋|包|件|提|组)\d{2,}|\d+(次|罐|瓶|粒|片)(卡|装)")
 _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
-_LIST_LINE = re.compile(r"^\s*(\d{1,4})\s*[.、．:：)）]\s*(.+?)\s*$")
+_LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?)\s*$")
 
 
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
-_RESTATE = re.compile(r"(改成|改为|改做|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
+_RESTATE = re.compile(r"(改成|改为|改做|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
-_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|取消)")
+_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
 _BARE_COUNT = re.compile(r"^(俩|仨|两个|两份)[!！~～。.]*$")
 # A short line naming a variant and a quantity, with nothing else to it.
-_SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已周期拜]{0,5}?" + NUM + UNIT +
-                         r"(?!小时|个月|月|天|钟|年|周|星期|点|号|块|元|钱|度|岁|码|寸|克|ml|公里|米|字|人)"
+_SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已周期拜了发]{0,5}?" + NUM + UNIT +
+                         r"(?!小时|个月|月|天|钟|年|周|星期|点|号|块|元|钱|度|岁|码|寸|克|ml|公里|米|字|人|色|颜色|种|款|口味|味|次)"
                          r"(?![^\d]*(左右|才|哦|了|呀|吗|啊|起|以上|以内))[^\d]{0,6}$")
 _CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|(?<![一壹两俩二三四五六七八九十\d])对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
 # A softening particle after a quantity is no question ("我也要一箱嘛", "来一盒咯").
 _SOFT_TAIL = re.compile(UNIT + r"(嘛|咯|哟|噻|撒)+$")
 # English sign-ups: "count me in", "count me 1", "2 pcs for me", "me and my mum, 2 pax", "i take 1".
-_ENGLISH_JOIN = re.compile(r"^count ?me ?(in)?(\d{1,2})?$|^(\d{1,2}) ?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?)"
+_ENGLISH_JOIN = re.compile(r"^count ?me ?(in)?(\d{1,2})?$|^(\d{1,2}) ?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?|bags?|cups?)"
                            r"|(?<![\d.])(\d{1,2}) ?(pcs|pax)$|^i ?(take|want|need|'ll take) ?(\d{1,2}|one|two)")
 _THEN_JOIN = re.compile(r"^(行|好|ok|嗯)?(那就|就要|那要|那来|那给我)" + NUM + UNIT)
 _BARE_WITH_THANKS = re.compile(r"^(\d{1,2})(谢谢|谢啦|thx|thanks|ty)$")
+# "本来想要一箱 看了价格还是算了": a change of mind; it withdraws whatever the sender holds.
+_CHANGED_MIND = re.compile(r"(本来|原本|本想|想了想|考虑了一下).{0,16}(还是)?(算了|不要了|不买了|不跟了|不参加了)")
+# An organiser's tally or a staff member confirming someone else's entry, not a sign-up.
+_STATUS = re.compile(r"还剩\d|还有\d+个?(位置|名额)|剩余\d|剩\d+(份|个|箱|位|张|袋|盒|斤)|(目前|现在)(一共|共|总共|\d)|已经(算上|登记|记上)|截了"
+                     r"|(给|帮)(您|你)(记|登记|改|报|留|加|减|备注|算)|[^我]的取消了")
+# "刚才那个2不算 我就要1份": a retraction that states the new total.
+_RETRACT_THEN = re.compile(r"(不算|作废|说错|打错|写错).{0,14}?(就|只)?(要|来|订|留)" + NUM + UNIT + "?")
+_CORRECTION = re.compile(r"不对|说错了|哦不|噢不|不不")
+_ENGLISH_ME = re.compile(r"(?:^|[^a-z])me[ ，]?(\d{1,2})(?!\d)")
 _AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
 
 
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
+    got = _read_text(t, spaced)
+    each = re.search(r"(和|跟|与|、).{0,6}各", t) if got.action == "join" else None
+    if each:  # "给我和我妈各接一件": one each
+        q = got.quantity * (1 + len(re.findall(r"和|跟|与|、", t[:each.end()])))
+        return RelayIntent("join", q, got.line) if q <= 999 else NONE
+    return got
+
+
+def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if not t:
         return NONE
     if _AGREE.match(t):
         return NONE  # "+1 同感": agreeing with someone, not signing up
+    t = re.sub(r"[^\w+\-?？]+$", "", t) or t  # trailing emoji and punctuation say nothing ("能吃吗😭")
+    if _CHANGED_MIND.search(t):
+        return RelayIntent("set", 0)
+    fix = _CORRECTION.search(t)
+    if fix and re.search(NUM + UNIT, t[fix.end():]):
+        return _intent_from_text(t[fix.end():])  # "我要一盒 不对 我要两盒": the corrected ask counts
+    if _STATUS.search(t):
+        return NONE
+    retract = _RETRACT_THEN.search(t)
+    if retract:
+        return RelayIntent("set", _num(retract.group(4)))
     t = _SOFT_TAIL.sub(lambda m: m.group(1), t)
     t = _CONFIRM_TAIL.sub("", t) or t  # "…一共四颗行吗" asks for a confirmation, not a question about the relay
+    mine = re.search(r"make ?mine ?(\d{1,2})(?!\d)", t)
+    if mine:
+        return RelayIntent("set", int(mine.group(1)))  # "actually make mine 2"
+    if re.search(r"count ?me ?in", t) and not _QUESTION.search(t):
+        return RelayIntent("join", 1)
+    me = _ENGLISH_ME.search(spaced or t)
+    if me and not _QUESTION.search(t):
+        return RelayIntent("join", int(me.group(1)))  # "ok me 2", "me 2 one for my gf"
     english = _ENGLISH_JOIN.search(t)
     if english:
         nums = [g for g in english.groups() if g and (g.isdigit() or g in ("one", "two"))]
@@ -158,14 +200,15 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     if total_now and not _QUESTION.search(t[total_now.end():]):
         q = _num(total_now.group(2))
         return RelayIntent("set", q) if 0 <= q <= 999 else NONE
-    if _CANCEL_MINE.search(t) and not t.endswith(("吗", "么", "?")):
+    asks_why = re.search(r"怎么|为什么|为啥|谁|(?<!不)([\u4e00-\u9fff])[不没唔]\1", t)  # "小丁怎么不要了" asks about someone else
+    if _CANCEL_MINE.search(t) and not t.endswith(("吗", "么", "?")) and not asks_why:
         return RelayIntent("cancel", 0)
     for pat in _CANCEL_QTY:
         m = pat.search(t)
         if m:
             nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             return RelayIntent("cancel", _num(nums[0] if nums else None))
-    if _CANCEL_ALL.search(t) and not t.endswith(("吗", "么", "?")):
+    if _CANCEL_ALL.search(t) and not t.endswith(("吗", "么", "?")) and not asks_why:
         return RelayIntent("cancel", 0)
     if t.startswith("-") and len(t) <= 3:
         return RelayIntent("cancel", 1)
@@ -179,11 +222,11 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
             and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
         return NONE
-    minus = re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.])", t)
+    minus = re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.的度°℃cm])", t)
     if minus and not questionish:
         return RelayIntent("cancel", int(minus.group(1)))
     total = _TOTAL.search(t)
-    if total and not questionish:
+    if total and not questionish and (_FIRST_PERSON.search(t[:total.start()]) or total.start() == 0):
         q = _num(total.group(2))
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
     plus = re.findall(r"\+(\d{1,3})(?![\d.])", t)
@@ -198,9 +241,6 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
             more = _MORE.search(t, m.end())
             if more:  # "我要1组 再帮我闺蜜拍1组": one message, two sign-ups
                 q += _num(more.group(2))
-            each = re.search(r"(和|跟|与|、).{0,6}各", t)
-            if each:  # "给我和我妈各接一件": one each
-                q *= 1 + len(re.findall(r"和|跟|与|、", t[:each.end()]))
             return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if questionish:
         return NONE
@@ -253,7 +293,12 @@ def line_quantity(line: str, name: str = "") -> int:
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
     t = re.sub(r"[(（【\[].*?([)）】\]]|$)", "", t)  # "2张（两只狗）": the parenthesis explains, it does not add
+    unmeasured = re.sub(r"\d+(\.\d+)?(kg|公斤|g|ml|l|cm|mm|寸|码|号|斤装)(?![a-z])", "", t)
+    if unmeasured != t and re.search(NUM + UNIT, unmeasured):
+        t = unmeasured  # "中型15kg 1袋" is one bag
     units = re.findall(NUM + UNIT, t)
+    if len(units) > 2 and _num(units[0][0]) == sum(_num(n) for n, _u in units[1:]):
+        return _num(units[0][0])  # "2只 一只整只 一只斩件": the count, then how each is wanted
     if len(units) > 1 and len({u for _n, u in units}) == 1 and not re.search(r"给|帮|带|其中|里面", t):
         return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件" (not "两张 一张给我儿子", "2张 两台车")
     m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})$", t)
@@ -269,6 +314,7 @@ class Credit:
     name: str        # the name on the line; "" when it is the sender's own line
     line: str
     total: int | None = None  # the units the line says the person now holds, when it restates them
+    answered: bool = True     # False: another member's line above the sender's own (copied, not added by them)
 
 
 _LINE_CANCEL = re.compile(r"取消|不要了|退出|退了|撤销|撤回|^-\d+(?![.\d])|\s-\d+(?![.\d])")
@@ -299,53 +345,74 @@ def names_person(line_name_: str, person: str) -> bool:
     return same_person(line_name_, person)
 
 
-def held_by(name: str, held: dict[str, int]) -> tuple[str, int] | None:
-    """The entry (clean name, units) a list line's name refers to, exact names first."""
+def held_by(name: str, held: dict[str, int], listed: frozenset[str] = frozenset()) -> tuple[str, int] | None:
+    """The entry (clean name, units) a list line's name refers to, exact names first; a loose match
+    skips names that have their own line in the list (老李媳妇 is not 老李 when 老李 is listed)."""
     key = _clean(name)
     if key in held:
         return key, held[key]
-    return next(((k, q) for k, q in held.items() if names_person(name, k)), None)
+    return next(((k, q) for k, q in held.items() if k not in listed and names_person(name, k)), None)
 
 
 def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
-                 held: dict[str, int] | None = None) -> list[Credit]:
+                 held: dict[str, int] | None = None, withdrawn: Iterable[str] = ()) -> list[Credit]:
     """What a native list changes, against the multiset of lines seen in this relay's lists and the
     units each name already holds (`held`: clean display name → units, the sender's included).
 
     A new line is an addition unless it stands for units the person already holds: their earlier
     line is gone from this list (they edited it), or they signed up by text and this is the first
-    list that shows them. Then it states their total, and only the difference is credited."""
+    list that shows them. Then it states their total, and only the difference is credited.
+
+    `withdrawn`: clean names that cancelled by text. WeChat keeps their line in the list others
+    copy, so another member's re-post showing it is stale, not a new sign-up."""
     held = held or {}
-    fresh = new_lines(lines, seen)
+    withdrawn = set(withdrawn)
+    left = Counter(seen)
+    fresh, at = [], []
+    for i, line in enumerate(lines):
+        key = _clean(line)
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            fresh.append(line)
+            at.append(i)
     current = Counter(_clean(l) for l in lines)
     names = [line_name(line) for line in fresh]
     exact_own = any(n and _clean(n) == _clean(sender_name) for n in names)
+    listed = frozenset(_clean(line_name(l)) for l in lines)
+    # Members append their lines at the end, so the sender added what follows their own line; what
+    # precedes it came with the list they copied.
+    own_at = next((i for i, l in enumerate(lines) if (n := line_name(l)) and (
+        _clean(n) == _clean(sender_name) if exact_own else names_person(n, sender_name))), None) if sender_name else None
     credits = []
-    for line, name in zip(fresh, names):
+    for i, line, name in zip(at, fresh, names):
         own = not name or (_clean(name) == _clean(sender_name) if exact_own else names_person(name, sender_name))
         person = sender_name if own else name
         who = "" if own else name
-        entry = held.get(_clean(sender_name)) if own else (held_by(name, held) or (None, None))[1]
+        entry = held.get(_clean(sender_name)) if own else (held_by(name, held, listed) or (None, None))[1]
         have = entry or 0
+        if not own and not have and _clean(name) in withdrawn:
+            continue
+        answered = own or own_at is None or i > own_at
         earlier = [k for k, c in seen.items() if c > 0 and (names_person(line_name(k), person) if person else False)]
         edited = [k for k in earlier if current[k] < seen[k]]
         restates = bool(edited) or (have > 0 and not earlier)
         if _LINE_CANCEL.search(line):
-            credits.append(Credit("cancel", 0, who, line))
+            credits.append(Credit("cancel", 0, who, line, answered=answered))
             continue
         qty = line_quantity(line, name)
         if qty == 0 and re.search(r"(?<![\d.])0(?![\d.])", _clean(line)):
             if have or edited:
-                credits.append(Credit("cancel", 0, who, line))  # "Jerry 0": taken off
+                credits.append(Credit("cancel", 0, who, line, answered=answered))  # "Jerry 0": taken off
         elif 0 < qty <= 999:
             if not restates:
-                credits.append(Credit("join", qty, who, line))
+                credits.append(Credit("join", qty, who, line, answered=answered))
             elif qty > have:
-                credits.append(Credit("join", qty - have, who, line, total=qty))
+                credits.append(Credit("join", qty - have, who, line, total=qty, answered=answered))
             elif qty < have:
-                credits.append(Credit("cancel", have - qty, who, line, total=qty))
-    if not credits and sender_name:
-        # Nothing new and the sender's own line is gone: they removed themselves.
+                credits.append(Credit("cancel", have - qty, who, line, total=qty, answered=answered))
+    if sender_name and not any(not c.name for c in credits):
+        # The sender's own line is gone: they removed themselves.
         had = any(names_person(line_name(k), sender_name) for k, c in seen.items() if c > 0)
         kept = any(names_person(line_name(l), sender_name) for l in lines)
         if had and not kept:
@@ -353,8 +420,14 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
     return credits
 
 
-def summarise(credits: list[Credit]) -> RelayIntent:
-    """One answer for a whole message: the units it adds, else a cancellation, else nothing."""
+def summarise(credits: list[Credit], sender_name: str = "") -> RelayIntent:
+    """One answer for a whole message: the units it adds, else a cancellation, else nothing.
+
+    Lines the sender evidently added (their own and those after it) are answered; other members'
+    lines copied above theirs are credited to those members, not answered."""
+    mine = [c for c in credits if c.answered]
+    if mine:
+        credits = mine
     joins = [c for c in credits if c.action == "join"]
     if joins:  # an edited line is answered with the total it now states
         return RelayIntent("join", sum(c.total or c.quantity for c in joins), "\n".join(c.line for c in joins))
@@ -399,7 +472,7 @@ def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str 
         if name and len(name) >= 2 and t.startswith(name) and len(t) > len(name):
             t = t[len(name):]  # "栗子 2颗" from 栗子: the sender wrote their own name first
         return _intent_from_text(t, _spaced(text))
-    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name))
+    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name), sender_name)
 
 
 def _spaced(text: str) -> str:
@@ -414,18 +487,24 @@ class RelayReader:
     def __init__(self) -> None:
         self.seen: Counter = Counter()
         self.held: dict[str, int] = {}
+        self.withdrawn: set[str] = set()
 
     def read(self, text: str, sender_name: str = "") -> RelayIntent:
         native = parse_native_list(text)
         if native is None:
-            answer, change = resolve(understand(text, sender_name=sender_name), self.held.get(_clean(sender_name), 0))
-            self._apply(_clean(sender_name), change.action, change.quantity)
+            who = _clean(sender_name)
+            answer, change = resolve(understand(text, sender_name=sender_name), self.held.get(who, 0))
+            self._apply(who, change.action, change.quantity)
+            if change.action == "cancel" and who not in self.held:
+                self.withdrawn.add(who)
+            elif change.action == "join":
+                self.withdrawn.discard(who)
             return answer
-        credits = list_credits(native[1], self.seen, sender_name, self.held)
+        credits = list_credits(native[1], self.seen, sender_name, self.held, self.withdrawn)
         remember_lines(self.seen, native[1])
         for c in credits:
             self._apply(_clean(c.name or sender_name), c.action, c.quantity)
-        return summarise(credits)
+        return summarise(credits, sender_name)
 
     def _apply(self, who: str, action: str, quantity: int) -> None:
         if action == "join":

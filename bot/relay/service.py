@@ -239,7 +239,11 @@ class RelayService:
         intent = understand(text, sender_name=sender_name)
         if intent.action == "set":  # "改成两份": the change that reaches the new total
             _answer, intent = resolve(intent, held_units(await self.ledger.snapshot(relay_id)).get(sender_id, 0))
-        return await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
+        resp = await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
+        if intent.action in ("join", "cancel") and resp.get("status") not in ("ignored", "rejected"):
+            gone = intent.action == "cancel" and not resp.get("confirmed_quantity")
+            await self.ledger.mark_withdrawn(relay_id, clean_name(sender_name), gone)
+        return resp
 
     async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str) -> dict:
         """A re-posted native list: each new line is credited to the name on it (a friend's line
@@ -252,7 +256,7 @@ class RelayService:
         held = {clean_name(e["sender_name"]): by_id[e["sender_id"]] for e in (*snap.entries, *snap.waitlist)
                 if e["sender_name"] and e["sender_id"] != sender_id}
         held[clean_name(sender_name)] = by_id.get(sender_id, 0)
-        credits = list_credits(lines, seen, sender_name, held)
+        credits = list_credits(lines, seen, sender_name, held, await self.ledger.withdrawn(relay_id))
         await self.ledger.remember_seen(relay_id, remember_lines(seen, lines))
         answers = []
         for i, c in enumerate(credits):
