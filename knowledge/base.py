@@ -19,6 +19,7 @@ from knowledge.index import VectorIndex
 from knowledge.lexical import CharTfidfIndex
 from knowledge.ranking import CHIT_CHAT_INTENTS, LearnedRanking, rank_features, silence_features
 from knowledge.scripts import MAX_ALTERNATIVES, Script, ScriptInput, ScriptStore, script_views, vector_id_for
+from nlp.dialect import standardise
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,7 @@ class KnowledgeBase:
         await self.sync()
         if not self.by_vid:
             return []
+        text = standardise(text)  # 几钿 → 多少钱: matched as the scripts are written
         query = (await self.encode([text]))[0] if mode != "lexical" else None
         return await self._run(self._rank, text, query, k, tuple(tags), include_drafts, mode, (intent, intent_score))
 
@@ -271,7 +273,8 @@ class KnowledgeBase:
         await self.sync()
         if not self.by_vid or not texts:
             return [[] for _ in texts]
-        queries = await self.encode(list(texts))
+        texts = [standardise(t) for t in texts]
+        queries = await self.encode(texts)
         intents = list(intents) if intents is not None else [(None, 1.0)] * len(texts)
 
         def rank_all():

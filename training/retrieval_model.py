@@ -19,7 +19,9 @@ from training import corpus
 
 RANK_C = 10.0        # chosen leave-one-writer-out on r1-r4 (docs/EVALUATION.md)
 SILENCE_C = 1.0
-SILENCE_THRESHOLD = 0.6
+# 0.7 rather than 0.6: leave-one-writer-out on r5-r9 (docs/EVALUATION.md) answered 97 % of real
+# questions instead of 95 % (recall@3 +1.4 points) for 85 % of chit-chat silenced instead of 90 %.
+SILENCE_THRESHOLD = 0.7
 
 
 def writer_queries(exclude: tuple[str, ...] = ()) -> dict[str, list[dict]]:
@@ -33,11 +35,14 @@ def writer_queries(exclude: tuple[str, ...] = ()) -> dict[str, list[dict]]:
 
 async def _features(kb, queries: list[dict], intents: list[tuple[str, float]]) -> list[dict]:
     """Per query: candidate ids with their rank features, the gold id, the intent and length."""
+    from nlp.dialect import standardise
+
     await kb.sync()
-    vectors = await kb.encode([q["query"] for q in queries])
+    texts = [standardise(q["query"]) for q in queries]  # as KnowledgeBase.suggest reads a message
+    vectors = await kb.encode(texts)
     out = []
-    for q, vec, intent in zip(queries, vectors, intents):
-        dense, lexical = kb.candidate_scores(q["query"], vec, kb.fusion.candidates)
+    for q, text, vec, intent in zip(queries, texts, vectors, intents):
+        dense, lexical = kb.candidate_scores(text, vec, kb.fusion.candidates)
         best_d, best_lx = max(dense.values(), default=0.0), max(lexical.values(), default=0.0)
         cands = []
         for vid in set(dense) | set(lexical):
@@ -47,7 +52,7 @@ async def _features(kb, queries: list[dict], intents: list[tuple[str, float]]) -
             d, lx = dense.get(vid, 0.0), lexical.get(vid, 0.0)
             cands.append((s.id, d, lx, rank_features(d, lx, best_d, best_lx)))
         out.append({"gold": q.get("script_id"), "cands": cands, "best": (best_d, best_lx), "intent": intent,
-                    "length": len(q["query"])})
+                    "length": len(text)})
     return out
 
 

@@ -74,12 +74,12 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
-    re.compile(r"(取消|退掉|退出|撤回?|不要)" + NUM + UNIT),
+    re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|去掉|删掉)" + NUM + UNIT),
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
     re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
 ]
 _CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
-                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉"
+                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
@@ -99,6 +99,7 @@ _JOIN_PATTERNS = [
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我)(俩|仨)"),
+    re.compile(r"(加多|多加|再多)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
 _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
@@ -111,7 +112,7 @@ _FIRST_PERSON = re.compile(r"我(?!们)|俺|阿拉|咱(?!们)|偶|^me|本人|算
 _ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
                        r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动|"
                        r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱|^收到|已登记|已记录|记下了|"
-                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙|接龙价|接龙时|接龙的时候|备注"
+                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙|接龙价|接龙时|接龙的时候|备注|凑够|发链接|拼单|满\d+(杯|件|份|个|盒|元)"
                        r"|一(箱|盒|袋|包|件|提|组)\d+(罐|瓶|个|袋|盒|包|支|片|粒|只|斤)|一(箱|盒|袋|包|件|提|组)\d{2,}|\d+(次|罐|瓶|粒|片)(卡|装)")
 _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?)\s*$")
@@ -139,7 +140,7 @@ _BARE_WITH_THANKS = re.compile(r"^(\d{1,2})(谢谢|谢啦|thx|thanks|ty)$")
 _CHANGED_MIND = re.compile(r"(本来|原本|本想|想了想|考虑了一下).{0,16}(还是)?(算了|不要了|不买了|不跟了|不参加了)")
 # An organiser's tally or a staff member confirming someone else's entry, not a sign-up.
 _STATUS = re.compile(r"还剩\d|还有\d+个?(位置|名额)|剩余\d|剩\d+(份|个|箱|位|张|袋|盒|斤)|(目前|现在)(一共|共|总共|\d)|已经(算上|登记|记上)|截了"
-                     r"|(给|帮)(您|你)(记|登记|改|报|留|加|减|备注|算)|[^我]的取消了")
+                     r"|(给|帮)(您|你|侬)(记|登记|改|报|留|加|减|备注|算)|[^我]的取消了")
 # "刚才那个2不算 我就要1份": a retraction that states the new total.
 _RETRACT_THEN = re.compile(r"(不算|作废|说错|打错|写错).{0,14}?(就|只)?(要|来|订|留)" + NUM + UNIT + "?")
 _CORRECTION = re.compile(r"不对|说错了|哦不|噢不|不不")
@@ -251,7 +252,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("join", _num(bare.group(1)[0]))
     short = _SHORT_ITEM.match(t)
     if short and not _ANNOUNCE.search(t):
-        q = _num(short.group(1))  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件"
+        q = line_quantity(t)  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件", "L一包 XL一包"
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if _JOIN_PLAIN.match(t) and (len(t) <= 12 or _JOIN_EAGER.match(t)):
         return RelayIntent("join", 1)
@@ -301,7 +302,8 @@ def line_quantity(line: str, name: str = "") -> int:
         return _num(units[0][0])  # "2只 一只整只 一只斩件": the count, then how each is wanted
     if len(units) > 1 and len({u for _n, u in units}) == 1 and not re.search(r"给|帮|带|其中|里面", t):
         return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件" (not "两张 一张给我儿子", "2张 两台车")
-    m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})$", t)
+    m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})$", t) \
+        or re.search(r"(俩|仨)$", t)
     return _num(m.group(1)) if m else 1
 
 
