@@ -47,7 +47,9 @@ async def login(browser, live, token, path="/console"):
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await page.goto(str(live.make_url(path)))
     await page.fill("#token", token)
-    await page.click("#login-form button")
+    # The login answers, then the page reloads itself: wait for that reload (a goto racing it is aborted).
+    async with page.expect_navigation():
+        await page.click("#login-form button")
     await page.wait_for_load_state("networkidle")
     return page
 
@@ -343,6 +345,147 @@ async def test_trainer_saves_a_segment_and_starts_a_campaign_from_the_customers_
     await shot(page, "customers-forms")
 
 
+async def fill_rule(page, name, tag, kind, label=None, count=None, days=None, remove=True):
+    await page.fill("#tr-name", name)
+    await page.fill("#tr-tag", tag)
+    await page.select_option("#tr-kind", kind)
+    if label is not None:
+        await page.select_option("#tr-label", label)
+    if count is not None:
+        await page.fill("#tr-count", str(count))
+    if days is not None:
+        await page.fill("#tr-days", str(days))
+    await page.set_checked("#tr-remove", remove)
+
+
+async def test_trainer_creates_edits_runs_and_deletes_tag_rules_from_the_customers_page(browser, live, parts, admin_headers):
+    from playwright.async_api import expect
+
+    from bot.conversations.records import ArchiveRecord
+
+    stored, _ = await parts.conversations.ingest([ArchiveRecord.parse(rec("tr1", "wmASK", "这款面霜多少钱", t=1)),
+                                                  ArchiveRecord.parse(rec("tr2", "wmASK", "那大瓶的呢多少钱", t=2))])
+    await parts.pipeline.process(stored)
+    page = await login(browser, live, await token_for(live, admin_headers, "trainer", "运营"), "/console#customers")
+    await page.goto(str(live.make_url("/console#customers")))
+    await page.wait_for_selector("#tag-rule-form")
+    await expect(page.locator("#tag-rules-empty")).to_contain_text("还没有自动标签规则")
+    # the fields follow the kind of condition
+    await page.select_option("#tr-kind", "dormant_days")
+    assert not await page.is_visible("#tr-label") and not await page.is_visible("#tr-count")
+    await page.select_option("#tr-kind", "intent")
+    assert await page.is_visible("#tr-label") and await page.is_visible("#tr-count")
+
+    # create: intent + min_count + days
+    await fill_rule(page, "问价两次", "高意向", "intent", "price_inquiry", 2, 7)
+    await page.click("#tr-save")
+    await expect(page.locator("#tr-msg .ok")).to_contain_text("已创建「问价两次」")
+    await expect(page.locator("#tag-rules tr[data-id]")).to_have_count(1)
+    [rule] = await parts.tag_rules.list()
+    assert rule["when"] == {"intent": "price_inquiry", "min_count": 2, "days": 7} and rule["remove_when_false"]
+    row = page.locator(f"#tag-rules tr[data-id='{rule['id']}']")
+    assert "近 7 天内意图 price_inquiry 出现至少 2 次" in await row.inner_text()
+    assert "高意向" in await row.inner_text() and "移除标签" in await row.inner_text()
+
+    # run it now, then the customers who hold the tag are one click away
+    await page.click("#tr-run")
+    await expect(page.locator("#tr-msg .ok")).to_contain_text("新增 1 个标签")
+    await row.locator("button.show-customers").click()
+    await expect(page.locator("#customers tr.clickable")).to_have_count(1)
+    assert await page.get_attribute("#customers tr.clickable", "data-id") == "wmASK"
+
+    # a value the API refuses: its message next to the form, the field marked, nothing saved
+    await fill_rule(page, "太久", "久", "sentiment", "negative", 2, 5000)
+    await page.click("#tr-save")
+    await expect(page.locator("#tr-msg .error")).to_contain_text("when.days")
+    assert await page.get_attribute("#tr-days", "aria-invalid") == "true"
+    assert len(await parts.tag_rules.list()) == 1
+    await shot(page, "customers-tag-rule-error")
+    # the other `when` forms: sentiment, relays
+    await page.fill("#tr-days", "3")
+    await page.click("#tr-save")
+    await expect(page.locator("#tr-msg .ok")).to_contain_text("已创建「太久」")
+    assert await page.get_attribute("#tr-days", "aria-invalid") is None
+    await fill_rule(page, "接龙达人", "常客", "relays_min", count=3, days=90, remove=False)
+    await page.click("#tr-save")
+    await expect(page.locator("#tag-rules tr[data-id]")).to_have_count(3)
+    whens = {r["name"]: (r["when"], r["remove_when_false"]) for r in await parts.tag_rules.list()}
+    assert whens["太久"] == ({"sentiment": "negative", "min_count": 2, "days": 3}, True)
+    assert whens["接龙达人"] == ({"relays_min": 3, "days": 90}, False)
+
+    # edit: the form takes the rule, saving replaces it (and text stays text)
+    await row.locator("button.edit").click()
+    assert await page.input_value("#tr-name") == "问价两次"
+    assert await page.input_value("#tr-label") == "price_inquiry" and await page.input_value("#tr-days") == "7"
+    await page.fill("#tr-name", XSS)
+    await page.select_option("#tr-kind", "dormant_days")
+    await page.fill("#tr-days", "30")
+    await page.set_checked("#tr-remove", False)
+    await page.set_checked("#tr-enabled", False)
+    await page.click("#tr-save")
+    await expect(page.locator("#tr-msg .ok")).to_contain_text("已修改")
+    edited = await parts.tag_rules.get(rule["id"])
+    assert edited["name"] == XSS and edited["when"] == {"dormant_days": 30}
+    assert not edited["remove_when_false"] and not edited["enabled"]
+    await expect(row).to_contain_text("30 天没有发过消息")
+    assert XSS in await row.inner_text() and "停用" in await row.inner_text()
+    assert await page.evaluate("window.__xss") is None and await page.locator("#tag-rules img").count() == 0
+    assert await page.input_value("#tr-name") == ""  # the form is back to a new rule
+
+    # delete asks first; cancelling keeps the rule
+    await row.locator("button.delete").click()
+    await row.locator("button.cancel-delete").click()
+    await expect(page.locator("#tag-rules tr[data-id]")).to_have_count(3)
+    await row.locator("button.delete").click()
+    await shot(page, "customers-tag-rules")
+    await row.locator("button.confirm-delete").click()
+    await expect(page.locator("#tag-rules tr[data-id]")).to_have_count(2)
+    assert await parts.tag_rules.get(rule["id"]) is None
+    for left in (1, 0):  # one at a time: the list is redrawn after each delete
+        await page.locator("#tag-rules tr[data-id] button.delete").first.click()
+        await page.locator("#tag-rules tr[data-id] button.confirm-delete").click()
+        await expect(page.locator("#tag-rules tr[data-id]")).to_have_count(left)
+    await expect(page.locator("#tag-rules-empty")).to_be_visible()
+    assert await parts.tag_rules.list() == []
+
+
+async def test_qa_sees_tag_rules_read_only_and_staff_not_at_all(browser, live, parts, admin_headers):
+    from playwright.async_api import expect
+
+    from bot.customers.tag_rules import TagRuleInput
+
+    rule = await parts.tag_rules.create(TagRuleInput.model_validate(
+        {"name": "差评", "tag": "不满", "when": {"sentiment": "negative", "min_count": 2, "days": 3}}))
+    page = await login(browser, live, await token_for(live, admin_headers, "qa", "质检"), "/console#customers")
+    await page.goto(str(live.make_url("/console#customers")))
+    await page.wait_for_selector(f"#tag-rules tr[data-id='{rule['id']}']")
+    assert "近 3 天内情绪 negative 出现至少 2 次" in await page.inner_text("#tag-rules")
+    await expect(page.locator("#tag-rules-readonly")).to_be_visible()
+    assert await page.locator("#tag-rule-form").count() == 0
+    assert await page.locator("#tag-rules button.edit, #tag-rules button.delete").count() == 0
+    # and the API refuses the page's own calls (session and CSRF token included)
+    statuses = await page.evaluate("""async (id) => {
+        const out = [];
+        for (const [m, p, b] of [["POST", "/api/v1/tag-rules", {name: "x", tag: "x", when: {dormant_days: 3}}],
+                                 ["PUT", `/api/v1/tag-rules/${id}`, {name: "x", tag: "x", when: {dormant_days: 3}}],
+                                 ["DELETE", `/api/v1/tag-rules/${id}`, undefined],
+                                 ["POST", "/api/v1/tag-rules/run", {}]]) {
+            try { await Copilot.api(m, p, b); out.push(200); } catch (e) { out.push(e.status); }
+        }
+        return out;
+    }""", rule["id"])
+    assert statuses == [403, 403, 403, 403]
+    assert [r["name"] for r in await parts.tag_rules.list()] == ["差评"]
+
+    staff = await login(browser, live, await token_for(live, admin_headers, "staff", "店员", userid="dianyuan"),
+                        "/console#customers")
+    await staff.goto(str(live.make_url("/console#customers")))
+    await staff.wait_for_selector("#customers-empty")
+    assert await staff.locator("#tag-rules-section").count() == 0
+    assert await staff.evaluate("""async () => { try { await Copilot.api("GET", "/api/v1/tag-rules"); return 200; }
+                                   catch (e) { return e.status; } }""") == 403
+
+
 async def test_every_page_says_how_data_gets_in_when_it_has_none(browser, live, parts, admin_headers):
     """A fresh install: each page explains where its data comes from instead of showing a blank."""
     expect = {
@@ -360,6 +503,11 @@ async def test_every_page_says_how_data_gets_in_when_it_has_none(browser, live, 
         await page.wait_for_selector(selector)
         await page.wait_for_function("([s, w]) => document.querySelector(s) && document.querySelector(s).textContent.includes(w)",
                                      arg=[selector, words])
+    # the customers page's tag rules say how to make one
+    await page.goto(str(live.make_url("/console#customers")))
+    await page.reload()
+    await page.wait_for_selector("#tag-rules-empty")
+    assert "用上面的表单" in await page.inner_text("#tag-rules-empty")
     await page.goto(str(live.make_url("/console#operator")))
     await page.reload()
     await page.wait_for_selector("#charts-empty")

@@ -56,7 +56,7 @@
     ["trainer", "话术 Trainer", "维护话术库、导入 CSV/JSONL、审核挖掘出的爆款话术；标注队列和模型版本在「标注与模型」。"],
     ["labels", "标注与模型", "用键盘标注模型最没把握的消息，训练新版本，通过门禁后上线或回滚。"],
     ["operator", "运营 Operator", "开团接龙、实时名单、数据看板。"],
-    ["customers", "客户 Customers", "客户画像与时间线、人群、群发活动漏斗、渠道活码树。"],
+    ["customers", "客户 Customers", "客户画像与时间线、自动标签规则、人群、群发活动漏斗、渠道活码树。"],
     ["groups", "群运营 Groups", "客户群与群类型、群 SOP 日历的执行情况、门店与就近门店查询、裂变活动排行。"],
     ["work-orders", "工单 Work orders", "差评与投诉自动生成工单：负责人、SLA、超时升级、处理记录和团队指标。"],
     ["admin", "管理 Admin", "令牌、渠道欢迎语、敏感词库。"],
@@ -390,8 +390,10 @@
     side.append(h("div", { class: "grid" },
       h("section", {}, h("h2", {}, "人群"), forms ? segForm : null, segs, h("h2", {}, "群发活动"), forms ? campForm : null, camps),
       h("section", {}, h("h2", {}, "渠道活码 (近30天)"), tree)));
+    const rules = tagRulesSection(forms, (tag) => { document.getElementById("c-tag").value = tag; return load(); });
+    side.append(rules.el);
     async function loadSide() { await loadSideFor(segs, camps, tree); }
-    await loadSide();
+    await Promise.all([loadSide(), rules.load()]);
   }
 
   async function loadSideFor(segs, camps, tree) {
@@ -407,6 +409,141 @@
       n.own.adds !== n.total.adds ? h("span", { class: "muted" }, `（本级 ${n.own.adds}）`) : null,
       n.children.length ? h("ul", {}, ...n.children.map(node)) : null);
     clear(tree, t.items.length ? h("ul", {}, ...t.items.map(node)) : h("p", { class: "muted" }, "还没有渠道活码：在管理页或 POST /api/v1/channels 创建渠道（可设上级渠道）。"));
+  }
+
+  // ---------------------------------------------------------------- Tag rules (automatic tags)
+  // One `when` form per rule (bot/customers/tag_rules.py); the form shows the fields its kind takes.
+  const RULE_KINDS = [["intent", "意图"], ["sentiment", "情绪"], ["dormant_days", "沉睡"], ["relays_min", "接龙"]];
+  function ruleKind(w) { return RULE_KINDS.map(([k]) => k).find(k => w[k] !== undefined && w[k] !== null); }
+  function ruleWords(w) {
+    switch (ruleKind(w)) {
+      case "intent": return `近 ${w.days} 天内意图 ${w.intent} 出现至少 ${w.min_count} 次`;
+      case "sentiment": return `近 ${w.days} 天内情绪 ${w.sentiment} 出现至少 ${w.min_count} 次`;
+      case "dormant_days": return `仍在跟进、${w.dormant_days} 天没有发过消息`;
+      case "relays_min": return `近 ${w.days} 天参加至少 ${w.relays_min} 个不同的接龙`;
+      default: return JSON.stringify(w);
+    }
+  }
+  // The API names a bad field by its path ("when.days: …"); mark the input that holds it.
+  const RULE_FIELDS = { name: "tr-name", tag: "tr-tag", "when.intent": "tr-label", "when.sentiment": "tr-label",
+    "when.min_count": "tr-count", "when.relays_min": "tr-count", "when.days": "tr-days", "when.dormant_days": "tr-days" };
+
+  function tagRulesSection(canWrite, showTag) {
+    const table = h("table", { id: "tag-rules" });
+    const msg = h("div", { id: "tr-msg" });
+    const field = (id, attrs) => h("input", { id, ...attrs });
+    const kind = h("select", { id: "tr-kind", onchange: () => shape() }, ...RULE_KINDS.map(([k, l]) => h("option", { value: k }, l)));
+    const label = h("select", { id: "tr-label" });
+    const count = field("tr-count", { type: "number", min: 1, step: 1 });
+    const days = field("tr-days", { type: "number", min: 1, step: 1 });
+    const countLabel = h("span", {}), daysLabel = h("span", {});
+    const remove = field("tr-remove", { type: "checkbox", checked: true });
+    const enabled = field("tr-enabled", { type: "checkbox", checked: true });
+    const save = h("button", { type: "submit", id: "tr-save" }, "保存规则");
+    const cancel = h("button", { type: "button", id: "tr-cancel", class: "secondary hidden", onclick: () => reset() }, "取消修改");
+    let editing = null;  // the id of the rule in the form, or null for a new one
+
+    function shape() {
+      const k = kind.value, windowed = k === "intent" || k === "sentiment";
+      if (windowed) {
+        const keep = label.value;
+        clear(label, ...LABELS[k].map(l => h("option", { value: l }, l)));
+        if (LABELS[k].includes(keep)) label.value = keep;
+      }
+      label.classList.toggle("hidden", !windowed);
+      const counted = windowed || k === "relays_min";
+      count.classList.toggle("hidden", !counted); countLabel.classList.toggle("hidden", !counted);
+      count.required = counted;
+      days.required = true;
+      countLabel.textContent = k === "relays_min" ? "至少接龙数" : "至少次数";
+      daysLabel.textContent = k === "dormant_days" ? "沉睡天数" : "最近天数";
+    }
+    function unmark() { for (const id of new Set(Object.values(RULE_FIELDS))) document.getElementById(id)?.removeAttribute("aria-invalid"); }
+    function reset() {
+      editing = null; form.reset(); kind.value = "intent"; shape(); unmark();
+      save.textContent = "保存规则"; cancel.classList.add("hidden");
+      for (const tr of table.querySelectorAll("tr.selected")) tr.classList.remove("selected");
+    }
+    function body() {
+      const k = kind.value, w = {};
+      if (k === "intent" || k === "sentiment") { w[k] = label.value; w.min_count = Number(count.value); w.days = Number(days.value); }
+      else if (k === "dormant_days") w.dormant_days = Number(days.value);
+      else { w.relays_min = Number(count.value); w.days = Number(days.value); }
+      return { name: document.getElementById("tr-name").value, tag: document.getElementById("tr-tag").value, when: w,
+        remove_when_false: remove.checked, enabled: enabled.checked };
+    }
+    function edit(r) {
+      reset(); editing = r.id;
+      document.getElementById("tr-name").value = r.name; document.getElementById("tr-tag").value = r.tag;
+      kind.value = ruleKind(r.when); shape();
+      if (r.when.intent || r.when.sentiment) label.value = r.when.intent || r.when.sentiment;
+      count.value = r.when.min_count ?? r.when.relays_min ?? "";
+      days.value = r.when.days ?? r.when.dormant_days ?? "";
+      remove.checked = r.remove_when_false; enabled.checked = r.enabled;
+      save.textContent = "保存修改"; cancel.classList.remove("hidden");
+      table.querySelector(`tr[data-id="${r.id}"]`)?.classList.add("selected");
+      clear(msg, h("span", { class: "muted" }, `正在修改「${r.name}」`));
+    }
+    const form = h("form", { id: "tag-rule-form", onsubmit: async (ev) => {
+      ev.preventDefault(); unmark();
+      const was = editing;
+      try {
+        const r = was ? await api("PUT", `/api/v1/tag-rules/${encodeURIComponent(was)}`, body())
+          : await api("POST", "/api/v1/tag-rules", body());
+        reset();
+        clear(msg, h("span", { class: "ok" }, `${was ? "已修改" : "已创建"}「${r.name}」：下次评估（收到新消息时，或每 10 分钟）起生效`));
+        await load();
+      } catch (e) {
+        for (const [path, id] of Object.entries(RULE_FIELDS)) {
+          if (new RegExp(`(^|[:;] )${path.replace(".", "\\.")}:`).test(e.message)) document.getElementById(id).setAttribute("aria-invalid", "true");
+        }
+        clear(msg, errorBox(e));
+      }
+    } },
+      h("div", { class: "row" }, field("tr-name", { placeholder: "规则名称", required: true, maxlength: 100, size: 12 }),
+        field("tr-tag", { placeholder: "打上的标签", required: true, maxlength: 30, size: 10 }),
+        h("label", {}, "条件 ", kind), label, countLabel, count, daysLabel, days),
+      h("div", { class: "row" }, h("label", {}, remove, " 条件不再满足时移除标签"), h("label", {}, enabled, " 启用"),
+        save, cancel, h("button", { type: "button", id: "tr-run", class: "secondary", onclick: run }, "立即评估全部规则")), msg);
+    async function run() {
+      try { const r = await api("POST", "/api/v1/tag-rules/run", {}); clear(msg, h("span", { class: "ok" }, `评估完成：新增 ${r.added} 个标签，移除 ${r.removed} 个`)); }
+      catch (e) { clear(msg, errorBox(e)); }
+    }
+    function confirmDelete(r, cell) {
+      clear(cell, h("span", { class: "error" }, `删除「${r.name}」？已打上的标签会保留。`),
+        h("button", { class: "danger confirm-delete", onclick: async () => {
+          try {
+            await api("DELETE", `/api/v1/tag-rules/${encodeURIComponent(r.id)}`);
+            if (editing === r.id) reset();
+            clear(msg, h("span", { class: "ok" }, `已删除「${r.name}」`)); await load();
+          } catch (e) { clear(msg, errorBox(e)); }
+        } }, "确认删除"),
+        h("button", { class: "secondary cancel-delete", onclick: () => load() }, "取消"));
+    }
+    async function load() {
+      let items;
+      try { items = (await api("GET", "/api/v1/tag-rules")).items; } catch (e) { return clear(table, h("tr", {}, h("td", {}, errorBox(e)))); }
+      if (!items.length) {
+        return clear(table, h("tr", {}, h("td", { class: "muted", id: "tag-rules-empty" }, canWrite
+          ? "还没有自动标签规则：用上面的表单按意图、情绪、沉睡天数或接龙次数给客户自动打标签（同步到企业微信「WeCom Copilot」标签组）。"
+          : "还没有自动标签规则：培训师或管理员可以在这里创建（docs/CUSTOMERS.md）。")));
+      }
+      clear(table, h("tr", {}, ...["规则", "标签", "条件", "不再满足时", "状态", ""].map(x => h("th", {}, x))),
+        ...items.map(r => {
+          const actions = h("td", { class: "actions" },
+            h("button", { class: "secondary show-customers", title: "在上面的客户列表里按这个标签筛选", onclick: () => showTag(r.tag) }, "查看客户"),
+            canWrite ? h("button", { class: "secondary edit", onclick: () => edit(r) }, "编辑") : null,
+            canWrite ? h("button", { class: "danger delete", onclick: () => confirmDelete(r, actions) }, "删除") : null);
+          return h("tr", { "data-id": r.id, class: r.id === editing ? "selected" : "" }, h("td", {}, r.name), h("td", {}, badge(r.tag)),
+            h("td", { class: "when" }, ruleWords(r.when)), h("td", {}, r.remove_when_false ? "移除标签" : "保留标签"),
+            h("td", {}, r.enabled ? badge("启用", "positive") : badge("停用")), actions);
+        }));
+    }
+    shape();
+    const el = h("section", { id: "tag-rules-section" }, h("h2", {}, "自动标签规则"),
+      canWrite ? form : h("p", { class: "muted", id: "tag-rules-readonly" }, "只读：培训师和管理员可以新建、修改和删除规则。"),
+      h("p", { class: "muted" }, "打上的标签会推送到企业微信（「WeCom Copilot」标签组）；删除规则不会移除已打上的标签。"), table);
+    return { el, load };
   }
 
   // ---------------------------------------------------------------- Groups
