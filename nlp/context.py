@@ -30,7 +30,7 @@ _OTHER_PERSON = re.compile(r"你|您|他|她|它|tm|ta|店|客服|老板|导购|
 # so a bare 不要/别/不 is not a cue).
 _NEGATION = re.compile(r"(请勿|切勿|谨防|严禁|禁止|不会|绝不|从不|从来不|不可以|不能|不得|警惕|谨慎|拒绝|不支持|不接受|"
                        r"不存在|没有|并非|不是|防止|以防|避免|不敢|谈不上|不提供|不要相信|不要轻信|别相信|别信|别轻信|"
-                       r"不要私下|别私下|不要向|不要给|不要添加|不要加|别加|提防|小心)[^，。！？,.!?;；\s]{0,8}$")
+                       r"不要私下|别私下|不要向|不要给|不要添加|不要加|别加|提防|小心|不要听信|别听信|勿信|不要信)[^，。！？,.!?;；\s]{0,8}$")
 _BEFORE_ALONE = set("你您他她它真太好很个就是死")
 _AFTER_ALONE = set("了啊吧呀蛋死你他她的得开货人")
 # A bare negation right before the phrase (不要私下转给任何人, 没法保证十年, 不搞最低价).
@@ -50,7 +50,11 @@ _QUALIFIED_AFTER = re.compile(r"^.{0,2}之一")
 # Somebody else calling the customer (快递员给我打电话): not a request to move off the channel.
 _THIRD_PARTY_CALLER = re.compile(r"(快递|快递员|小哥|师傅|骑手|司机|物流|客服|他|她|老公|老婆|我妈|我爸|同事|朋友)[^，。！？,.!?]{0,4}$")
 # The phone as a thing (我的手机壳破了, 我的手机摔了), not a number to call.
-_DEVICE_AFTER = re.compile(r"^(壳|殼|膜|套|屏|支架|坏|壞|丢|摔|没电|沒電|充电|卡了|碎|进水|死机|黑屏|掉了)")
+_DEVICE_AFTER = re.compile(r"^(壳|殼|膜|套|屏|支架|坏|壞|丢|摔|没电|沒電|充电|卡了|碎|进水|死机|黑屏|掉了|袋|封)")
+# Red envelopes as goods (红包袋, 利是封), not money sent privately.
+_RED_PACKET_GOODS = re.compile(r"红包(袋|封|壳|套)|利是封|利事封")
+# The customer's own wallet or account named to pay here (我微信钱包里还有钱, 我的微信号就是这个).
+_OWN_ACCOUNT_AFTER = re.compile(r"^(号)?(钱包|零钱|支付|余额|里的钱|里还有|付款|付吧|付可以|绑的|绑定|就是这个|就是现在这个)")
 # Health talk, not an insult (有病还是要看医生).
 _HEALTH = re.compile(r"医生|医院|就医|看病|治病|吃药|药物|症状|保健品")
 # A wait that is service (你等着哈 我查下库存), not a threat.
@@ -60,11 +64,12 @@ _DENIED_AFTER = re.compile(r".{0,8}?(是骗人的|都是骗|是骗子|是假的|
                            r"|还得去|得去医院|要去医院|需要去医院|还是要去|建议就医|建议去医院)")
 # Whole-message frames: a warning against off-channel dealing, or a disclaimer of a banned claim.
 # Staff who divert a customer do not tell them to report it.
-_WARNING = re.compile(r"冒充|别上当|谨防|认准|举报|投诉|请勿|切勿|不要相信|别相信|别信|诈骗|官方小程序|官方渠道|只走|"
-                      r"以官方|只有这一个|不是我们的人|一律|小程序下单|禁止|移出群|踢出|是不是骗子|是骗子吗")
+_WARNING = re.compile(r"冒充|别上当|谨防|认准|举报|投诉|请勿|切勿|不要相信|别相信|别信|听信|诈骗|官方小程序|官方渠道|只走|"
+                      r"以官方|只有这一个|不是我们的人|一律|小程序下单|禁止|移出群|踢出|是不是骗子|是骗子吗|不是官方|冒用|统一回复|保护隐私")
 _DISCLAIMER = re.compile(r"广告法|不敢承诺|不能承诺|不承诺|不会跟你讲|不跟您讲|不跟你讲|不乱说|不能这么说|没这么说|"
                          r"客人自己说|顾客说|别信|不能说|不敢说|不会说|不宣传|不保证|不能保证|无法保证|没法保证|因人而异|"
-                         r"投资需谨慎|投资请谨慎|唔会同你讲|唔会讲|唔敢讲|唔保证")
+                         r"投资需谨慎|投资请谨慎|唔会同你讲|唔会讲|唔敢讲|唔保证|不这么宣传|不这样宣传|不这么说|说法我们不用|这个说法我们不|"
+                         r"网上的说法|不敢打包票|不能打包票|不打包票|不能代替药物|不能替代药物|不代替药物|统一回复")
 # Advice to see a doctor (要配合医生治疗), not a claim that the product treats.
 _MEDICAL_ADVICE = re.compile(r"(医生|医院|就医|配合|遵医嘱|醫生|醫院)[^，。！？,.!?]{0,3}$")
 # For the learned check only the explicit warnings: its diversions themselves name 官方渠道 and 小程序.
@@ -79,6 +84,17 @@ _COMMON_CHARS = set("你您我他她它的得地了吗嘛么呢吧啊呀是在�
 # Accusations that are abuse only when aimed at the person or shop addressed.
 _DIRECTED_ONLY = {"骗子"}
 _SECOND_PERSON = re.compile(r"你|您|客服|店|老板|导购|你们")
+# Someone described as a fraudster in a warning (都是骗子, 有骗子冒充), not the person addressed.
+_FRAUD_WARNING = re.compile(r"(都|就)是骗子|有骗子|骗子冒充|冒充|温馨提示|提醒|注意|千万别信|谨防")
+# A simile about oneself (像个傻子一样转了三圈).
+_SIMILE_BEFORE = re.compile(r"(像个|像|跟个|好像个|活像)$")
+_SIMILE_AFTER = re.compile(r"^(一样|似的|一般)")
+# What a material or content is made of (百分之百羊毛), not an efficacy claim.
+_COMPOSITION_AFTER = re.compile(r"^的?(纯)?(羊毛|羊绒|棉|纯棉|蚕丝|真丝|桑蚕丝|牛皮|真皮|纯金|足金|纯银|纯铜|果汁|原浆|鲜榨|进口|正品)")
+# A public account that is not a person's (医保个人账户, 公积金个人账户).
+_PUBLIC_ACCOUNT_BEFORE = re.compile(r"(医保|社保|公积金|养老金|个税)$")
+_ENGLISH_NEGATION_BEFORE = re.compile(r"(don't|do not|dont|never|not|no|won't|cannot|can't|pls don't|please don't)\s+(\w+\s+){0,2}$", re.I)
+_ENGLISH_SELF_BEFORE = re.compile(r"(i'm|i am|im|me|myself|my own)\s+(\w+\s+){0,2}$", re.I)
 _CLAUSE = re.compile(r"[，。！？,.!?;；\n\s]")
 
 
@@ -123,13 +139,26 @@ class HitContext:
         self.n = n
         self.terms = terms
         self._tokens: list[tuple[int, int, str]] | None = None
+        self._breaks: set[int] | None = None
+
+    def breaks(self) -> set[int]:
+        """Normalised positions where the original text had whitespace before the character: the
+        writer's own word boundary ("侬只戆大 人话听伐懂啊" has no 大人 in it)."""
+        if self._breaks is None:
+            norm, text = self.n.text, self.n.original
+            self._breaks = {i for i in range(1, len(norm))
+                            if text[self.n.span(i - 1, i)[1]:self.n.span(i, i + 1)[0]].isspace()}
+        return self._breaks
 
     def tokens(self) -> list[tuple[int, int, str]]:
         if self._tokens is None:
             import jieba
 
             _dictionary()
-            self._tokens = [(a, b, w) for w, a, b in jieba.tokenize(self.n.text, HMM=False)]
+            norm, cuts = self.n.text, sorted(self.breaks())
+            self._tokens = []
+            for lo, hi in zip([0, *cuts], [*cuts, len(norm)]):  # tokenised between the writer's spaces
+                self._tokens += [(lo + a, lo + b, w) for w, a, b in jieba.tokenize(norm[lo:hi], HMM=False)]
         return self._tokens
 
     def cuts_word(self, s: int, e: int, category: str) -> bool:
@@ -144,7 +173,7 @@ class HitContext:
         norm, freq = self.n.text, _dictionary()
         for a in range(max(0, s - 3), s + 1):
             for b in range(e, min(len(norm), a + 4) + 1):
-                if (a, b) == (s, e) or b - a <= e - s:
+                if (a, b) == (s, e) or b - a <= e - s or any(a < i < b for i in self.breaks()):
                     continue
                 w = norm[a:b]
                 if freq.get(w, 0) >= MIN_WORD_FREQ and category not in self.terms.get(w, ()):
@@ -166,6 +195,14 @@ class HitContext:
         if e - s == 1 and category == "abuse" and not word.isascii() and not self._stands_alone(s, e):
             return True
         if word.isascii():
+            os_, _oe = self.n.span(s, e)
+            before_raw = self.n.original[max(0, os_ - 30):os_]
+            if category in ("diversion", "ad_law") and _ENGLISH_NEGATION_BEFORE.search(before_raw):
+                return True  # "we don't use personal PayNow"
+            if category == "abuse" and _ENGLISH_SELF_BEFORE.search(before_raw) and not re.search(r"\byou\b|\bu\b", self.text, re.I):
+                return True  # "I'm so bodoh"
+            if category == "abuse" and len(word) == 1 and not re.fullmatch(r"\W*(你|您|tm)?\s*\w\W*", self.text.lower()):
+                return True  # a stray letter (L&Z) is an initial, not an insult
             # Inside a longer Latin word of the original text (sb in usb); the normaliser drops the
             # spaces between words, so "price zui di jia in" must be judged on the original.
             os_, oe = self.n.span(s, e)
@@ -184,11 +221,17 @@ class HitContext:
             return True
         if category == "diversion" and _DEVICE_AFTER.match(self._after(s, e)):
             return True
+        if category == "diversion" and _OWN_ACCOUNT_AFTER.match(self._after(s, e)) and (
+                word.startswith("我") or re.search(r"(我|俺)的?$", self._clause(s, e)[0])):
+            return True
+        if category == "diversion" and "红包" in word and _RED_PACKET_GOODS.search(self.n.text):
+            return True
         if category == "ad_law" and _QUALIFIED_AFTER.match(self._clause(s, e)[1]):
             return True
         if category == "abuse" and word == "有病" and _HEALTH.search(self.text):
             return True
-        if category == "abuse" and word.endswith("等着") and _BENIGN_WAIT.search(self._after(s, e)):
+        if category == "abuse" and word.endswith(("等着", "等你")) and (
+                _BENIGN_WAIT.search(self._after(s, e)) or re.search(r"快点?来|来哈|不见不散|见哈|马上到", self._after(s, e))):
             return True
         if (category == "diversion" and (_WARNING.search(self.text) or _WARNING.search(self.n.text))) or \
                 (category == "ad_law" and (_DISCLAIMER.search(self.text) or _DISCLAIMER.search(self.n.text))):
@@ -197,8 +240,18 @@ class HitContext:
             return True
         if category == "abuse" and word in _DIRECTED_ONLY:
             before, after = self._clause(s, e)
-            if not _SECOND_PERSON.search(before + after):
+            if not _SECOND_PERSON.search(before + after) or _FRAUD_WARNING.search(self.text):
                 return True
+        if category == "abuse":
+            before, after = self._clause(s, e)
+            simile = _SIMILE_BEFORE.search(before)
+            if simile and _SIMILE_AFTER.match(after) and "我" in self.text and \
+                    (not before[:simile.start()] or "我" in before[:simile.start()]):
+                return True  # about oneself; "柜姐跟个傻子一样" is not
+        if category == "ad_law" and _COMPOSITION_AFTER.match(self._after(s, e)):
+            return True
+        if category == "diversion" and _PUBLIC_ACCOUNT_BEFORE.search(self._clause(s, e)[0]):
+            return True
         if category == "privacy" and not any(c.isdigit() or ("a" <= c <= "z") for c in norm[e:e + 4]):
             return True  # 身份证号是/验证码是 without the number itself
         if category == "ad_law" and word[:1] == "最" and e < len(norm) and norm[e].isdigit():
@@ -232,7 +285,7 @@ class HitContext:
 
     def _self_directed(self, s: int, e: int) -> bool:
         before, after = self._clause(s, e)
-        clause = before + after
+        clause = re.sub(r"我这个?人", "我", before + after)  # 我这人有病: the speaker, not 这人
         return ("我" in clause or "自己" in clause) and not _OTHER_PERSON.search(clause)
 
     def _negated(self, s: int, e: int) -> bool:

@@ -141,3 +141,32 @@ def test_a_stored_explosive_line_does_not_stop_loading(tmp_path):
                                         encoding="utf-8")
     checker = LexiconSet(tmp_path).checker()
     assert "abuse" in {h.category for h in checker.check("隔壁老王来了")}
+
+
+@pytest.mark.parametrize("text,role", [
+    ("团购价以小程序为准 不要听信任何私下报价", "staff"),              # a warning against private offers
+    ("我微信钱包里还有钱 直接用微信支付可以吧", "customer"),           # the customer's own wallet
+    ("我的微信号就是这个 不用加别的", "customer"),
+    ("过年发红包 你们有卖红包袋吗", "customer"),                      # red envelopes as goods
+    ("温馨提示：群里任何人让你加私人微信转账都是骗子 认准官方小程序", "staff"),
+    ("我在你们商场迷路了 像个傻子一样转了三圈哈哈", "customer"),       # a simile about oneself
+    ("我这人有病 一看到打折就走不动道", "customer"),
+    ("这个是百分之百羊毛 标签上写着", "staff"),                      # composition, not efficacy
+    ("国家级这个说法我们不用 师傅是高级工艺美术师", "staff"),
+    ("医保个人账户里还有多少钱 能查吗", "customer"),
+    ("戒指内圈刻我俩名字缩写 L&Z 就行", "customer"),                 # a stray letter is an initial
+    ("haha I'm so bodoh, ordered 2 same shirt", "customer"),
+    ("我在B1第一家店门口等你 快点来哈", "customer"),
+])
+def test_warnings_own_accounts_similes_and_initials_stay_clean(checker, text, role):
+    assert cats(checker, text, role) == set()
+
+
+@pytest.mark.parametrize("text,category", [
+    ("侬只戆大 人话听伐懂啊", "abuse"),         # the writer's space ends the word: no 大人 to hide in
+    ("柜姐跟个傻子一样 问啥都不知道", "abuse"),  # a simile about someone else is still an insult
+    ("发红包给我 我帮你插队", "diversion"),
+    ("我的微信号是abc123", "diversion"),
+])
+def test_the_same_shapes_aimed_at_others_still_flag(checker, text, category):
+    assert category in cats(checker, text, "staff")
