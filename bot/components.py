@@ -24,6 +24,7 @@ from bot.customers.campaigns import Campaigns
 from bot.customers.fission import Fission
 from bot.customers.orders import Orders
 from bot.customers.profiles import CustomerStore
+from bot.customers.segment_index import SegmentIndex
 from bot.customers.segments import Segments
 from bot.conversations.negative_topics import NegativeTopics
 from bot.customers.routing import StoreRouter
@@ -165,7 +166,7 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         await conversations.backfill_members()
         customers = CustomerStore(engine, settings.timezone)
         tag_rules = TagRules(engine, customers)
-        segments = Segments(engine)
+        segments = Segments(engine, SegmentIndex(engine, redis))
         fission = Fission(engine, wecom)
         groups = GroupStore(engine, wecom)
 

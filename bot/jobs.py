@@ -101,6 +101,11 @@ async def evaluate_tag_rules(parts: "Components") -> None:
     await in_one_process(parts, keys.TAG_RULES_LOCK, 600, parts.tag_rules.evaluate)
 
 
+async def refresh_segment_index(parts: "Components") -> None:
+    """Counts refresh the index themselves; this keeps the change notes short between counts."""
+    await parts.segments.index.refresh()
+
+
 async def push_tags(parts: "Components") -> None:
     async def drain() -> None:
         while await parts.tag_pusher.run_once():
@@ -192,6 +197,7 @@ SCHEDULE: tuple[Job, ...] = (
     Job("nightly-training", every=300.0, run=nightly_training, first_after=60.0),
     Job("evaluate-tag-rules", every=600.0, run=evaluate_tag_rules, first_after=30.0),
     Job("push-tags", every=5.0, run=push_tags),
+    Job("refresh-segment-index", every=60.0, run=refresh_segment_index, first_after=30.0),
     Job("send-campaigns", every=10.0, run=send_campaigns),
     Job("refresh-campaigns", every=900.0, run=refresh_campaigns, first_after=120.0),
     Job("settle-fission", every=600.0, run=settle_fission, first_after=60.0),

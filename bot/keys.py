@@ -58,6 +58,20 @@ def kf(kind: str, ident: str) -> str:
     return f"{PREFIX}kf:{kind}:{ident}"
 
 
+# --- segments: the bitmap index over customers (bot/customers/segment_index.py) --------------
+SEGMENT_INDEX_LOCK = f"{PREFIX}segments:lock"  # one process writes the index at a time
+
+
+def segment_index(part: str) -> str:
+    """`built` (the SQL store's token), `status`, `seen`, `channel` (arrays by customer number),
+    `channels` (channel → its number), `tags` (the tags that have a bitmap)."""
+    return f"{PREFIX}segments:{part}"
+
+
+def segment_tag_bits(tag: str) -> str:
+    return f"{PREFIX}segments:tag:{tag}"
+
+
 # --- jobs ----------------------------------------------------------------------------------
 MINING_DAILY = f"{PREFIX}mining:daily"  # one process mines draft scripts per day
 TAG_RULES_LOCK = f"{PREFIX}customers:tag_rules"  # one process evaluates every rule over everyone

@@ -1,7 +1,8 @@
 """Async SQL layer (SQLAlchemy 2 Core): SQLite by default, PostgreSQL via DATABASE_URL.
 
 Schema is created on start with `create_all` (idempotent: safe to run twice, and from
-several processes at once, see `create_schema`).
+several processes at once, see `create_schema`), with the triggers that note segment changes
+(storage/segment_changes.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import AsyncIterator
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage.segment_changes import install_change_triggers
 
 metadata = sa.MetaData()
 
@@ -134,6 +137,7 @@ async def create_schema(engine: AsyncEngine) -> None:
                 else:
                     await conn.run_sync(metadata.create_all)
                     await conn.run_sync(add_missing_columns)
+                await conn.run_sync(install_change_triggers)
             break
         except (IntegrityError, ProgrammingError):
             # Two processes racing on PostgreSQL's catalog: the other one created it; check again.
@@ -407,6 +411,34 @@ customer_tags = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),              # rule:<id> | api | wecom | channel
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_customer_tags_tag", "tag", "customer_id"),
+)
+
+# The segment index (bot/customers/segment_index.py): a dense number per customer for its Redis
+# bitmaps, and the customers whose filterable state changed since the index last read them.
+# Triggers (storage/segment_changes.py) write `segment_changes` in the writer's own transaction, so
+# no write path can change a profile or tag without the index hearing of it.
+customer_numbers = sa.Table(
+    "customer_numbers",
+    metadata,
+    sa.Column("num", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(128), nullable=False, unique=True),
+)
+
+segment_changes = sa.Table(
+    "segment_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=True),                  # None: a profile column changed
+)
+
+# Which SQL store the Redis index was built from (a token, one row): a reset database, or another
+# store sharing the Redis db, makes the index rebuild instead of trusting bits for other rows.
+segment_index_state = sa.Table(
+    "segment_index_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("token", sa.String(32), nullable=False),
 )
 
 tag_rules = sa.Table(

@@ -1,9 +1,12 @@
-"""Segments (人群): saved filters over customer profiles and tags, counted and listed in SQL.
+"""Segments (人群): saved filters over customer profiles and tags, counted from the segment index
+and listed in SQL.
 
 A filter: {"tags_all": [..], "tags_any": [..], "tags_none": [..], "dormant_days": d,
 "active_within_days": d, "channel": str, "staff": str, "status": "active"|"lost"}; every part is
-optional and they combine with AND. Tag parts are EXISTS over the (tag, customer_id) index, so a
-count over a million profiles stays one index-driven query (bench/customers_bench.py).
+optional and they combine with AND. Counts come from the Redis index over dense customer numbers
+(bot/customers/segment_index.py), brought up to date with SQL before each count, so every filter
+form costs a few array operations at a million profiles (bench/customers_bench.py). Pages are an
+id-ordered SQL query (`where_clause`): a page reads 50 rows, not a million.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.customers.profiles import DAY_MS
+from bot.customers.segment_index import SegmentIndex
 from bot.customers.tag_rules import TAG_PATTERN
 from storage.sql import customer_staff, customer_tags, customers, segments
 
@@ -52,12 +56,17 @@ def _has_tag(tag: str):
     return sa.exists().where(customer_tags.c.customer_id == customers.c.id, customer_tags.c.tag == tag)
 
 
+def whole_second_ms() -> int:
+    """Now, at the second: the resolution of the index's last-seen times, so that a count and a
+    page taken in the same second draw the dormancy line in the same place."""
+    return int(time.time()) * 1000
+
+
 def where_clause(f: SegmentFilter, now_ms: int | None = None):
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     parts = []
-    # Wanted tags are semi-joins on the (tag, customer_id) index.
-    # (One semi-join per tag: a GROUP BY ... HAVING count = n over the tags is estimated at one row
-    # by PostgreSQL's planner, which then probes customers once per tagged row — 3 s at 1M.)
+    # Wanted tags are semi-joins on the (tag, customer_id) index (one per tag: a GROUP BY …
+    # HAVING count = n is estimated at one row by PostgreSQL, which then probes customers per row).
     for tag in sorted(set(f.tags_all)):
         parts.append(customers.c.id.in_(sa.select(customer_tags.c.customer_id).where(customer_tags.c.tag == tag)))
     if f.tags_any:
@@ -79,29 +88,6 @@ def where_clause(f: SegmentFilter, now_ms: int | None = None):
     return sa.and_(sa.true(), *parts)
 
 
-def count_statement(f: SegmentFilter):
-    """A filter of tags only is counted on `customer_tags` alone, driven by one wanted tag's index
-    range with index probes for the others: no pass over the customers table (at a million
-    profiles the hash join with it is the cost; docs/BENCHMARKS.md). Anything else joins customers."""
-    other = f.model_dump(exclude={"tags_all", "tags_any", "tags_none"}, exclude_none=True)
-    if other or not (f.tags_all or f.tags_any):
-        return sa.select(sa.func.count()).select_from(customers).where(where_clause(f))
-    a = customer_tags.alias("a")
-
-    def has(*tags: str):
-        b = customer_tags.alias()
-        return sa.exists().where(b.c.customer_id == a.c.customer_id, b.c.tag.in_(tags))
-
-    nones = [~has(t) for t in sorted(set(f.tags_none))]
-    if f.tags_all:
-        first, *rest = sorted(set(f.tags_all))
-        anys = [has(*sorted(set(f.tags_any)))] if f.tags_any else []
-        return sa.select(sa.func.count()).select_from(a).where(
-            a.c.tag == first, *(has(t) for t in rest), *anys, *nones)
-    return sa.select(sa.func.count(sa.distinct(a.c.customer_id))).select_from(a).where(
-        a.c.tag.in_(sorted(set(f.tags_any))), *nones)
-
-
 def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode("utf-8")).decode().rstrip("=")
 
@@ -117,16 +103,18 @@ def decode_cursor(cursor: str) -> str:
 
 
 class Segments:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, index: SegmentIndex) -> None:
         self.engine = engine
+        self.index = index
 
-    async def count(self, f: SegmentFilter) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(count_statement(f))).scalar_one())
+    async def count(self, f: SegmentFilter, now_ms: int | None = None) -> int:
+        return await self.index.count(f, now_ms if now_ms is not None else whole_second_ms())
 
-    async def page(self, f: SegmentFilter, limit: int = 50, cursor: str | None = None) -> tuple[list, str | None]:
+    async def page(self, f: SegmentFilter, limit: int = 50, cursor: str | None = None,
+                   now_ms: int | None = None) -> tuple[list, str | None]:
         """Profiles rows in id order; → (rows, next cursor)."""
-        stmt = sa.select(customers).where(where_clause(f)).order_by(customers.c.id).limit(limit + 1)
+        now_ms = now_ms if now_ms is not None else whole_second_ms()
+        stmt = sa.select(customers).where(where_clause(f, now_ms)).order_by(customers.c.id).limit(limit + 1)
         if cursor:
             stmt = stmt.where(customers.c.id > decode_cursor(cursor))
         async with self.engine.connect() as conn:
