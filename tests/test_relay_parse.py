@@ -194,3 +194,16 @@ def test_a_copied_list_answers_for_the_senders_lines_and_keeps_withdrawn_members
     got = reader.read("#接龙\n阿克苏苹果\n1. 老李 2箱\n2. 小罗 1箱\n3. 老李媳妇 1箱", "老李")
     assert (got.action, got.quantity) == ("join", 1)
     assert reader.held == {"老李": 2, "小罗": 1, "老李媳妇": 1}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("唔好意思 我改返一個", ("set", 1)), ("额那一斤不要咧 娃他爸已经买咧", ("cancel", 0)), ("我那两盒都不要哒", ("cancel", 0)),
+    ("王伯伯 您直接打 +1 就可以了喔", ("none", 0)), ("到店付 接龙只是登记", ("none", 0)), ("南丰蜜桔 五斤装39 包邮 接龙咯", ("none", 0)),
+    ("接龙是按瓶还是按套啊", ("none", 0)), ("+1是直接扣钱还是到店付", ("none", 0)), ("接龍係咪喺度打名就得", ("none", 0)),
+    ("再添一斤 给娃外婆寄过去", ("join", 1)), ("一つお願いします～", ("join", 1)), ("count me in x3", ("join", 3)),
+    ("got it, 1 box", ("join", 1)), ("actually make it 4", ("set", 4)), ("sorry -1, 2 is enough", ("cancel", 1)),
+    ("2 boxes or 3?", ("none", 0)),
+])
+def test_regional_cancels_staff_instructions_either_or_questions_and_foreign_counts(text, expected):
+    got = understand(text)
+    assert (got.action, got.quantity) == expected

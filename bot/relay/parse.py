@@ -70,7 +70,8 @@ def _num(tok: str | None, default: int = 1) -> int:
 _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, 好不好, 有没有: an A-not-A question
                        r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
                        r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候"
-                       r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付")
+                       r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付"
+                       r"|是.{1,8}还是|系咪|系唔系|定系")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
@@ -78,7 +79,7 @@ _CANCEL_QTY = [
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
     re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
 ]
-_CANCEL_ALL = re.compile(r"取消|不要了|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
+_CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要喽|不要咯|唔要喇|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
                          r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了"
@@ -99,7 +100,7 @@ _JOIN_PATTERNS = [
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我)(俩|仨)"),
-    re.compile(r"(加多|多加|再多)" + NUM + UNIT + "?"),
+    re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
 _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
@@ -112,14 +113,14 @@ _FIRST_PERSON = re.compile(r"我(?!们)|俺|阿拉|咱(?!们)|偶|^me|本人|算
 _ANNOUNCE = re.compile(r"需要的|要的|想要的|有需要|欢迎|开始|开团|团购|拼团|(?<![跟参入])团(?!长)|秒杀|清仓|内购|到货|限购|限\d|名额|[¥￥$]|\d+元|"
                        r"买.送.|\d折|免费|后面写|写数量|写上|格式|落单|领取|预订|预定|截止|原价|特价|福袋|礼包|抢购|上新|活动|"
                        r"截单|统一发|统一配送|汇总|已满|满了|限报|每人限|按个|按斤|按份|按盒|按箱|^收到|已登记|已记录|记下了|"
-                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙|接龙价|接龙时|接龙的时候|备注|凑够|发链接|拼单|满\d+(杯|件|份|个|盒|元)"
+                       r"已帮你|帮您登记|限量|接龙写|报名写|写.{0,2}数|x件数|件数|按接龙顺序|要嘅接龙|接龙价|接龙时|接龙的时候|备注|凑够|发链接|拼单|满\d+(杯|件|份|个|盒|元)|包邮|新货|斤装\d+|装\d{2,}"
                        r"|一(箱|盒|袋|包|件|提|组)\d+(罐|瓶|个|袋|盒|包|支|片|粒|只|斤)|一(箱|盒|袋|包|件|提|组)\d{2,}|\d+(次|罐|瓶|粒|片)(卡|装)")
 _TOTAL = re.compile(r"(一共|总共|共|合计)" + NUM + UNIT + "?")
 _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?)\s*$")
 
 
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
-_RESTATE = re.compile(r"(改成|改为|改做|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
+_RESTATE = re.compile(r"(改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
 _CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
@@ -140,11 +141,15 @@ _BARE_WITH_THANKS = re.compile(r"^(\d{1,2})(谢谢|谢啦|thx|thanks|ty)$")
 _CHANGED_MIND = re.compile(r"(本来|原本|本想|想了想|考虑了一下).{0,16}(还是)?(算了|不要了|不买了|不跟了|不参加了)")
 # An organiser's tally or a staff member confirming someone else's entry, not a sign-up.
 _STATUS = re.compile(r"还剩\d|还有\d+个?(位置|名额)|剩余\d|剩\d+(份|个|箱|位|张|袋|盒|斤)|(目前|现在)(一共|共|总共|\d)|已经(算上|登记|记上)|截了"
-                     r"|(给|帮)(您|你|侬)(记|登记|改|报|留|加|减|备注|算)|[^我]的取消了")
+                     r"|(给|帮)(您|你|侬)(记|登记|改|报|留|加|减|备注|算)|(您|你|侬|大家)(直接)?(打|发|回复|回)个?\+\d|接龙(只是|就是)登记|接龙的?优先|[^我]的取消了")
 # "刚才那个2不算 我就要1份": a retraction that states the new total.
 _RETRACT_THEN = re.compile(r"(不算|作废|说错|打错|写错).{0,14}?(就|只)?(要|来|订|留)" + NUM + UNIT + "?")
 _CORRECTION = re.compile(r"不对|说错了|哦不|噢不|不不")
 _ENGLISH_ME = re.compile(r"(?:^|[^a-z])me[ ，]?(\d{1,2})(?!\d)")
+# Japanese and Korean counts typed by customers abroad.
+_FOREIGN_NUM = {"一つ": 1, "ひとつ": 1, "1つ": 1, "二つ": 2, "ふたつ": 2, "2つ": 2, "三つ": 3, "みっつ": 3, "3つ": 3,
+                "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3}
+_FOREIGN_COUNT = re.compile(r"(一つ|ひとつ|1つ|二つ|ふたつ|2つ|三つ|みっつ|3つ)|(?<![가-힣])(한|하나|두|둘|세|셋) ?개")
 _AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
 
 
@@ -175,16 +180,24 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("set", _num(retract.group(4)))
     t = _SOFT_TAIL.sub(lambda m: m.group(1), t)
     t = _CONFIRM_TAIL.sub("", t) or t  # "…一共四颗行吗" asks for a confirmation, not a question about the relay
-    mine = re.search(r"make ?mine ?(\d{1,2})(?!\d)", t)
+    mine = re.search(r"make ?(mine|it) ?(\d{1,2})(?!\d)", t)
     if mine:
-        return RelayIntent("set", int(mine.group(1)))  # "actually make mine 2"
+        return RelayIntent("set", int(mine.group(2)))  # "actually make mine 2", "make it 4"
     if re.search(r"count ?me ?in", t) and not _QUESTION.search(t):
-        return RelayIntent("join", 1)
+        times = re.search(r"count ?me ?in[^\d]{0,3}?[x×*]?(\d{1,2})(?!\d)", t)
+        return RelayIntent("join", int(times.group(1)) if times else 1)  # "count me in x3"
+    foreign = _FOREIGN_COUNT.search(spaced or t)
+    if foreign and not _QUESTION.search(t):
+        return RelayIntent("join", _FOREIGN_NUM[foreign.group(1) or foreign.group(2)])  # 一つお願いします, 두 개요
+    units = re.search(r"(?:^|[^\d.a-z])(\d{1,2})[ ，]?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?|bags?|cups?)(?![a-z])",
+                      spaced or t)
+    if units and not _QUESTION.search(t) and "?" not in (spaced or t):
+        return RelayIntent("join", int(units.group(1)))  # "got it, 1 box"
     me = _ENGLISH_ME.search(spaced or t)
     if me and not _QUESTION.search(t):
         return RelayIntent("join", int(me.group(1)))  # "ok me 2", "me 2 one for my gf"
     english = _ENGLISH_JOIN.search(t)
-    if english:
+    if english and not t.endswith(("?", "？")):
         nums = [g for g in english.groups() if g and (g.isdigit() or g in ("one", "two"))]
         q = {"one": 1, "two": 2}.get(nums[0], None) if nums else 1
         return RelayIntent("join", q if q is not None else int(nums[0]))
@@ -223,7 +236,9 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
             and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
         return NONE
-    minus = re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.的度°℃cm])", t)
+    # on the spaced text too: "sorry -1, 2 is enough" is cleaned to "sorry-1,…"
+    minus = re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.的度°℃cm])", t) or \
+        re.search(r"(?<![\da-z])-(\d{1,2})(?![\d.的度°℃cm])", spaced or "")
     if minus and not questionish:
         return RelayIntent("cancel", int(minus.group(1)))
     total = _TOTAL.search(t)
