@@ -235,10 +235,11 @@ class RelayLedger:
         """Clean names that cancelled by text (their line lingers in the lists others copy)."""
         return {k.decode() for k in await self.redis.smembers(keys.relay(relay_id, "gone"))}
 
-    async def mark_withdrawn(self, relay_id: str, name: str, gone: bool) -> None:
+    async def mark_withdrawn(self, relay_id: str, name: str) -> None:
+        """Only ever added to: a member who signs up again holds units, and a line for someone who
+        holds units is never taken for a withdrawn one (parse.list_credits)."""
         if name:
-            key = keys.relay(relay_id, "gone")
-            await (self.redis.sadd(key, name) if gone else self.redis.srem(key, name))
+            await self.redis.sadd(keys.relay(relay_id, "gone"), name)
 
     async def remembered(self, relay_id: str, msgid: str) -> dict | None:
         raw = await self.redis.hget(keys.relay(relay_id, "msg"), msgid)

@@ -513,9 +513,7 @@ class RelayReader:
             answer, change = resolve(understand(text, sender_name=sender_name), self.held.get(who, 0))
             self._apply(who, change.action, change.quantity)
             if change.action == "cancel" and who not in self.held:
-                self.withdrawn.add(who)
-            elif change.action == "join":
-                self.withdrawn.discard(who)
+                self.withdrawn.add(who)  # as the ledger: added to only (see RelayLedger.mark_withdrawn)
             return answer
         credits = list_credits(native[1], self.seen, sender_name, self.held, self.withdrawn)
         remember_lines(self.seen, native[1])

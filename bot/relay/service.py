@@ -240,9 +240,9 @@ class RelayService:
         if intent.action == "set":  # "改成两份": the change that reaches the new total
             _answer, intent = resolve(intent, held_units(await self.ledger.snapshot(relay_id)).get(sender_id, 0))
         resp = await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
-        if intent.action in ("join", "cancel") and resp.get("status") not in ("ignored", "rejected"):
-            gone = intent.action == "cancel" and not resp.get("confirmed_quantity")
-            await self.ledger.mark_withdrawn(relay_id, clean_name(sender_name), gone)
+        if intent.action == "cancel" and resp.get("status") not in ("ignored", "rejected") \
+                and not resp.get("confirmed_quantity"):
+            await self.ledger.mark_withdrawn(relay_id, clean_name(sender_name))
         return resp
 
     async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str) -> dict:
