@@ -346,3 +346,28 @@ async def test_an_operator_correction_fixes_the_entry_and_becomes_a_relay_label(
         assert (await client.post(f"/api/v1/relays/{rid}/corrections", json=bad, headers=staff)).status == 400
     assert (await client.post("/api/v1/relays/nope/corrections", json={"text": "x", "label": "none"},
                               headers=staff)).status == 404
+
+
+async def test_staff_answers_and_the_openers_reminders_take_no_stock(client, staff, parts):
+    """A staff account explaining the relay ("对的 +1就是一箱", "可以 写+2就行") is not signing up; an
+    explicit sign-up of their own still is. The relay's opener (owner_userid) counts as staff."""
+    relay = await create(client, staff, stock=10, per_user_limit=3, owner_userid="boss")
+    rid = relay["id"]
+    asked = await say(client, staff, rid, "wm_cust", "+1是一箱的意思不 问一下")
+    assert asked["action"] == "none"
+    for text in ("对的 +1就是一箱", "可以 写+2就行", "收到 给你记上两份"):
+        resp = await client.post(f"/api/v1/relays/{rid}/messages", headers=staff,
+                                 json={"sender_id": "xiaowang", "sender_name": "导购小王", "text": text, "role": "staff"})
+        assert resp.status == 200 and (await resp.json())["action"] == "none", text
+    opener = await say(client, staff, rid, "boss", "还剩不多了 要的抓紧 +1就行", name="店长")
+    assert opener["action"] == "none"
+    own = await client.post(f"/api/v1/relays/{rid}/messages", headers=staff,
+                            json={"sender_id": "xiaowang", "sender_name": "导购小王", "text": "我自己也要一箱", "role": "staff"})
+    assert (await own.json())["confirmed_quantity"] == 1
+    # the same text from a customer is a sign-up
+    assert (await say(client, staff, rid, "wm_cust", "可以 写+2就行"))["quantity"] == 2
+    bad = await client.post(f"/api/v1/relays/{rid}/messages", headers=staff,
+                            json={"sender_id": "x", "text": "+1", "role": "boss"})
+    assert bad.status == 400
+    st = await state(client, staff, rid)
+    assert st["remaining"] == 10 - 3

@@ -207,3 +207,27 @@ def test_a_copied_list_answers_for_the_senders_lines_and_keeps_withdrawn_members
 def test_regional_cancels_staff_instructions_either_or_questions_and_foreign_counts(text, expected):
     got = understand(text)
     assert (got.action, got.quantity) == expected
+
+
+def test_reader_takes_the_opener_as_organiser_and_reads_sizes_and_examples():
+    """The evaluation's reader: the announcement's sender answers questions without signing up; an
+    example line in the organiser's list is no sign-up; sizes with counts are read as counts."""
+    from bot.relay.parse import RelayReader
+
+    reader = RelayReader()
+    assert reader.read("秋季童装套装69一套 接龙写尺码", "童装店阿霞").action == "none"
+    assert reader.read("#接龙\n童装套装\n\n1. 示例 阿霞 110", "童装店阿霞").action == "none"
+    assert reader.read("110 一套", "阿莲").quantity == 1
+    assert reader.read("130来2，120来1", "嘟嘟").quantity == 3
+    assert reader.read("深灰43码两对", "何生").quantity == 2
+    assert reader.read("+1是一套的意思吗", "小雅").action == "none"
+    assert reader.read("对 +1就是一套", "童装店阿霞").action == "none"
+    assert reader.read("我报俩 俩孩子", "刘姐").quantity == 2
+    assert reader.read("畀兩盒我呀，唔該", "黃太").quantity == 2
+    assert reader.read("要幾耐？我中午得一個鐘", "梁生").action == "none"
+    assert reader.read("请问是生茶吗？接龙前想确认一下。", "杨老师").action == "none"
+    assert reader.read("ok D24 give me one, 谢谢", "Ken").quantity == 1
+    # a member who opened with a question is no organiser
+    other = RelayReader()
+    assert other.read("防晒买一送一还有吗", "小红").action == "none"
+    assert other.read("接龙2份 跟室友分", "小红").quantity == 2

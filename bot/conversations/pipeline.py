@@ -122,7 +122,8 @@ class Pipeline:
                 rid = open_relays.get(conv[2:])
                 if rid is not None:
                     try:
-                        await self.relays.handle_message(rid, m["sender_id"], m["sender_id"], m["text"], f"arc:{m['msgid']}")
+                        await self.relays.handle_message(rid, m["sender_id"], m["sender_id"], m["text"], f"arc:{m['msgid']}",
+                                                        role=m["role"])
                     except Exception:  # noqa: BLE001 - the relay keeps its own durability; log and go on
                         log.exception("relay hand-off failed", extra={"msgid": m["msgid"]})
             elif m["role"] == "customer" and results[m["msgid"]]["intent"]["label"] in QUESTION_INTENTS:

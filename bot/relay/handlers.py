@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from bot.conversations.records import role_of
 from bot.gateway.messages import TextMessage
 from bot.relay.command import parse_open_command
 from bot.relay.service import RelayService, RelaySpec, canonical_list_text
@@ -25,7 +26,7 @@ async def route_group_message(relays: RelayService, chat_id: str, sender_id: str
     relay_id = await relays.open_relay_for_chat(chat_id)
     if relay_id is None:
         return None
-    return await relays.handle_message(relay_id, sender_id, sender_name, text, msgid)
+    return await relays.handle_message(relay_id, sender_id, sender_name, text, msgid, role=role_of(sender_id))
 
 
 @router.on("text")

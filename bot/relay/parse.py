@@ -71,7 +71,7 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
                        r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
                        r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候"
                        r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付"
-                       r"|是.{1,8}还是|系咪|系唔系|定系")
+                       r"|是.{1,8}还是|系咪|系唔系|定系|^请问")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
@@ -99,7 +99,8 @@ _JOIN_PATTERNS = [
     re.compile(r"(俩|两|仨|三)(人|个人|口人)"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
-    re.compile(r"(要|来|整|订|留|给我)(俩|仨)"),
+    re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
+    re.compile(r"(畀|俾)我?" + NUM + UNIT),  # Cantonese "畀两盒我", "俾两个我": give me two
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
@@ -122,7 +123,7 @@ _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
 _RESTATE = re.compile(r"(改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
-_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|取消)")
+_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我|我嗰|我个|帮我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|撤咗|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
 _BARE_COUNT = re.compile(r"^(俩|仨|两个|两份)[!！~～。.]*$")
 # A short line naming a variant and a quantity, with nothing else to it.
@@ -134,7 +135,9 @@ _CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不
 _SOFT_TAIL = re.compile(UNIT + r"(嘛|咯|哟|噻|撒)+$")
 # English sign-ups: "count me in", "count me 1", "2 pcs for me", "me and my mum, 2 pax", "i take 1".
 _ENGLISH_JOIN = re.compile(r"^count ?me ?(in)?(\d{1,2})?$|^(\d{1,2}) ?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?|bags?|cups?)"
-                           r"|(?<![\d.])(\d{1,2}) ?(pcs|pax)$|^i ?(take|want|need|'ll take) ?(\d{1,2}|one|two)")
+                           r"|(?<![\d.])(\d{1,2}) ?(pcs|pax)$|(?:^|[^a-z])i ?(take|want|need|'ll take) ?(\d{1,2}|one|two)(?![\d])"
+                           r"|give ?me ?(\d{1,2}|one|two)(?![\d])|^(\d{1,2}) ?(bundles?|units?|tins?|cans?|jars?|sets?)"
+                           r"|^(?:nak|mau|want) ?(\d{1,2})(?!\d)")
 _THEN_JOIN = re.compile(r"^(行|好|ok|嗯)?(那就|就要|那要|那来|那给我)" + NUM + UNIT)
 _BARE_WITH_THANKS = re.compile(r"^(\d{1,2})(谢谢|谢啦|thx|thanks|ty)$")
 # "本来想要一箱 看了价格还是算了": a change of mind; it withdraws whatever the sender holds.
@@ -153,7 +156,22 @@ _FOREIGN_COUNT = re.compile(r"(一つ|ひとつ|1つ|二つ|ふたつ|2つ|三�
 _AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
 
 
+# "110 一套", "深灰43码两对", "130来2，120来1": a size (children's heights, shoe sizes) and a count each.
+_SIZE_ITEM = re.compile(r"^[\u4e00-\u9fffa-z]{0,3}?\d{2,3}(码|号|cm|的)?(?:(来|要|[x×*])" + NUM + UNIT + "?|" + NUM + UNIT + ")$")
+
+
+def _size_counts(t: str) -> int:
+    parts = [p for p in re.split(r"[，,、+]|和", t) if p]
+    found = [_SIZE_ITEM.match(p) for p in parts]
+    if not parts or not all(found):
+        return 0
+    return sum(_num(m.group(3) or m.group(5)) for m in found)
+
+
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
+    sized = _size_counts(t)
+    if 0 < sized <= 999:
+        return RelayIntent("join", sized)
     got = _read_text(t, spaced)
     each = re.search(r"(和|跟|与|、).{0,6}各", t) if got.action == "join" else None
     if each:  # "给我和我妈各接一件": one each
@@ -205,7 +223,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if then:
         return RelayIntent("join", _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g)))))
     if spaced and _QUESTION.search(t):
-        first = re.split(r"[，,。.!！~～]", spaced, maxsplit=1)[0]
+        first = re.split(r"(?<=[?？])|[，,。.!！~～]", spaced, maxsplit=1)[0]
         if first and first != spaced:
             head = _intent_from_text(_clean(first))
             if head.action == "join" and re.search(NUM + UNIT, _clean(first)):
@@ -228,7 +246,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("cancel", 1)
     # A question is not a sign-up, even with a +1 inside it ("现在+1还来得及吗"); a sign-up that
     # starts with +N and then asks something ("+1 什么时候到") still is one.
-    clauses = [c for c in re.split(r"[，,。.!！~～]", spaced) if c] if spaced else []
+    clauses = [c for c in re.split(r"(?<=[?？])|[，,。.!！~～]", spaced) if c] if spaced else []
     asks_then_joins = bool(clauses) and re.search(r"(算我|我要|给我来|给我|来|要)" + NUM, _clean(clauses[-1]))
     questionish = (bool(_QUESTION.search(t)) or
                    (not asks_then_joins and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
@@ -276,6 +294,9 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     return NONE
 
 
+_EXAMPLE_LINE = re.compile(r"示例|样例|範例|范例|^例[:：]|^格式[:：]|^例如")
+
+
 def parse_native_list(text: str) -> tuple[str, list[str]] | None:
     """`#接龙` messages → (header, numbered line contents), or None when the text is not one."""
     stripped = text.strip()
@@ -284,6 +305,8 @@ def parse_native_list(text: str) -> tuple[str, list[str]] | None:
     header, lines = [], []
     for raw in stripped.splitlines()[1:]:
         m = _LIST_LINE.match(raw)
+        if m and _EXAMPLE_LINE.search(m.group(2)):
+            continue  # "1. 小美 示例 M": the organiser's example of how to write a line
         if m:
             lines.append(m.group(2))
         elif not lines and raw.strip():
@@ -437,11 +460,15 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
     return credits
 
 
-def summarise(credits: list[Credit], sender_name: str = "") -> RelayIntent:
+def summarise(credits: list[Credit], sender_name: str = "", organiser: bool = False) -> RelayIntent:
     """One answer for a whole message: the units it adds, else a cancellation, else nothing.
 
     Lines the sender evidently added (their own and those after it) are answered; other members'
-    lines copied above theirs are credited to those members, not answered."""
+    lines copied above theirs are credited to those members, not answered. The organiser writes
+    lists for others (a member who can't use the list, the first line to start it): only their
+    own line is theirs."""
+    if organiser:
+        credits = [c for c in credits if not c.name]
     mine = [c for c in credits if c.answered]
     if mine:
         credits = mine
@@ -482,19 +509,44 @@ def remember_lines(seen: Counter, lines: Iterable[str]) -> dict[str, int]:
     return grown
 
 
-def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str = "") -> RelayIntent:
+# What an organiser writes that is their own sign-up: first person and a quantity or a sign-up word.
+_ORGANISER_SELF = re.compile(r"(我自己|我也|算我|给我自己|我家也|俺也).{0,6}(要|来|报|算|接|留|订|" + NUM + UNIT + ")")
+
+
+def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str = "",
+               organiser: bool = False) -> RelayIntent:
+    """`organiser`: the sender runs the relay (the staff member who opened it, or a staff account).
+    Their messages answer, confirm, tally and remind ("对 +1就是一箱", "可以 写+2就行", "收到 给你记上");
+    only an explicit sign-up of their own counts."""
     native = parse_native_list(text)
     if native is None:
+        if organiser and not _ORGANISER_SELF.search(_clean(text)):
+            return NONE
         t, name = _clean(text), _clean(sender_name)
         if name and len(name) >= 2 and t.startswith(name) and len(t) > len(name):
             t = t[len(name):]  # "栗子 2颗" from 栗子: the sender wrote their own name first
         return _intent_from_text(t, _spaced(text))
-    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name), sender_name)
+    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name), sender_name,
+                     organiser)
 
 
 def _spaced(text: str) -> str:
     """The cleaned text with whitespace kept as a separator (for telling '+1 几点到' from '怎么+1')."""
     return re.sub(r"\s+", "，", _t2s().convert(unicodedata.normalize("NFKC", text)).lower().strip())
+
+
+_PRICED_CALL = re.compile(r"(接龙|接龍|报名|报数|group ?buy|拼团|团购).*(\d{2,}|百|千)|(\d{2,}|百|千).*(接龙|接龍|报名|报数|group ?buy)")
+
+
+def opens_relay(text: str) -> bool:
+    """Whether a thread's first message is an organiser's announcement (a list, or a call to sign up
+    with a price or the usual notice words), not a member's question or sign-up."""
+    if parse_native_list(text) is not None:
+        return True
+    t = _clean(text)
+    if re.search(r"(吗|么|呢|\?|？)$", t):
+        return False
+    return bool(_ANNOUNCE.search(t) or _PRICED_CALL.search(t))
 
 
 class RelayReader:
@@ -505,12 +557,17 @@ class RelayReader:
         self.seen: Counter = Counter()
         self.held: dict[str, int] = {}
         self.withdrawn: set[str] = set()
+        self.organiser: str | None = None  # who posted the opening announcement
 
     def read(self, text: str, sender_name: str = "") -> RelayIntent:
+        who = _clean(sender_name)
+        if self.organiser is None:  # the opening post announces the relay, unless it is itself a sign-up
+            self.organiser = who if opens_relay(text) else ""
+        organiser = bool(who) and who == self.organiser
         native = parse_native_list(text)
         if native is None:
-            who = _clean(sender_name)
-            answer, change = resolve(understand(text, sender_name=sender_name), self.held.get(who, 0))
+            answer, change = resolve(understand(text, sender_name=sender_name, organiser=organiser),
+                                     self.held.get(who, 0))
             self._apply(who, change.action, change.quantity)
             if change.action == "cancel" and who not in self.held:
                 self.withdrawn.add(who)  # as the ledger: added to only (see RelayLedger.mark_withdrawn)
@@ -519,7 +576,7 @@ class RelayReader:
         remember_lines(self.seen, native[1])
         for c in credits:
             self._apply(_clean(c.name or sender_name), c.action, c.quantity)
-        return summarise(credits, sender_name)
+        return summarise(credits, sender_name, organiser)
 
     def _apply(self, who: str, action: str, quantity: int) -> None:
         if action == "join":

@@ -201,14 +201,17 @@ class RelayService:
 
     # --- messages ---------------------------------------------------------------------------
     async def handle_message(self, relay_id: str, sender_id: str, sender_name: str, text: str,
-                             msgid: str = "") -> dict:
+                             msgid: str = "", role: str = "customer") -> dict:
+        """`role`: "staff" for a message from a staff account. Staff and the relay's opener run the
+        relay: their texts answer, confirm and remind, and only an explicit sign-up of their own counts."""
         self.foreground.touch()
         row = await self._cached_row(relay_id)
+        organiser = role == "staff" or sender_id in (row["created_by"], row["owner_userid"])
         if row["ends_at"] is not None and row["status"] != "closed" and self.clock() >= row["ends_at"].timestamp():
             await self.close(relay_id, reason="ended")
         for attempt in (1, 2):
             try:
-                return await self._apply(relay_id, sender_id, sender_name, text, msgid)
+                return await self._apply(relay_id, sender_id, sender_name, text, msgid, organiser)
             except RelayMissing:
                 if attempt == 2:
                     raise
@@ -232,11 +235,12 @@ class RelayService:
             self._rows[relay_id] = (time.monotonic() + 10.0, row)
             return row
 
-    async def _apply(self, relay_id: str, sender_id: str, sender_name: str, text: str, msgid: str) -> dict:
+    async def _apply(self, relay_id: str, sender_id: str, sender_name: str, text: str, msgid: str,
+                     organiser: bool = False) -> dict:
         native = parse_native_list(text)
         if native is not None:
             return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid)
-        intent = understand(text, sender_name=sender_name)
+        intent = understand(text, sender_name=sender_name, organiser=organiser)
         if intent.action == "set":  # "改成两份": the change that reaches the new total
             _answer, intent = resolve(intent, held_units(await self.ledger.snapshot(relay_id)).get(sender_id, 0))
         resp = await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")

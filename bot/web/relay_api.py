@@ -54,6 +54,8 @@ class RelayMessage(BaseModel):
     sender_name: str = Field(default="", max_length=200)
     text: str = Field(min_length=1, max_length=5000)
     msgid: str | None = Field(default=None, max_length=128)
+    # Staff messages (and the relay opener's) answer and remind; only an explicit sign-up of their own counts.
+    role: Literal["customer", "staff"] = "customer"
 
 
 async def _guard(coro):
@@ -101,7 +103,7 @@ async def get_relay(request: web.Request) -> web.Response:
 async def relay_message(request: web.Request) -> web.Response:
     req = await read_model(request, RelayMessage)
     resp = await _guard(request.app[RELAYS].handle_message(request.match_info["id"], req.sender_id, req.sender_name,
-                                                           req.text, req.msgid or ""))
+                                                           req.text, req.msgid or "", role=req.role))
     return web.json_response(resp)
 
 
