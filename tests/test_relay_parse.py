@@ -231,3 +231,29 @@ def test_reader_takes_the_opener_as_organiser_and_reads_sizes_and_examples():
     other = RelayReader()
     assert other.read("防晒买一送一还有吗", "小红").action == "none"
     assert other.read("接龙2份 跟室友分", "小红").quantity == 2
+
+
+def test_quantity_clauses_dialect_cancels_and_a_member_removing_their_own_line():
+    """A bare quantity beside a name or a remark is the sign-up; 减 after a name reduces; Shaanxi and
+    Hakka "don't want" cancel; a member who re-posts the list without their line withdraws; a
+    model number in brackets does not run into the count; grams count gold beans."""
+    from bot.relay.parse import RelayReader, line_quantity, understand
+
+    assert understand("5号楼王 两盒").quantity == 2
+    assert understand("孩子他爸同意了 三罐🙏").quantity == 3
+    assert understand("L码一件 天冷了囤着").quantity == 1
+    assert understand("我寻思 两袋 问问老婆").action == "none"
+    assert understand("-20够吗 东北冬天零下三十").action == "none"   # a temperature, asked
+    assert understand("30斤一箱太多 有小箱的吗").action == "none"
+    assert understand("满300减50块 划算").action == "none"       # a promotion, not a reduction
+    c = understand("老板 减一盒 吃不完")
+    assert (c.action, c.quantity) == ("cancel", 1)
+    assert understand("我那份嫑了").action == "cancel"
+    assert understand("𠊎同老妹各两包").quantity == 4
+    assert line_quantity("李姐 小米Mate60(钢化) 1张") == 1
+    assert line_quantity("阿珠 二十克") == 20
+    reader = RelayReader()
+    head = "#接龙\n冬笋 5斤一箱\n例 城南 阿芬 1箱\n\n"
+    assert reader.read(head + "1. 城东 小周 1箱", "城东-小周").quantity == 1
+    assert reader.read(head + "1. 城东 小周 1箱\n2. 城西 老陆 2箱", "城西-老陆").quantity == 2
+    assert reader.read(head + "1. 城东 小周 1箱", "城西-老陆").action == "cancel"

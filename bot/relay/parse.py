@@ -75,6 +75,7 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
+    re.compile(r"(?<![\d满加增])减" + NUM + UNIT + r"(?!钱)"),  # "王哥 减一只", "我减一盒 4盒就好" (not 满300减50块)
     re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|去掉|删掉)" + NUM + UNIT),
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
     re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
@@ -84,7 +85,8 @@ _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
-                         r"|把我.{0,6}(去了|去掉|划了|撤了)|我(那|的).{0,4}(别要了|甭要了|不要啦|去了吧)")
+                         r"|把我.{0,6}(去了|去掉|划了|撤了)|我(那|的).{0,4}(别要了|甭要了|不要啦|去了吧)"
+                         r"|嫑了|唔爱了|毋买了?$")  # Shaanxi 嫑 (don't want), Hakka 唔爱, Minnan 毋买
 _JOIN_PATTERNS = [
     re.compile(r"^\+" + NUM + UNIT + r"?"),
     re.compile(r"^加" + NUM + r"$"),
@@ -173,9 +175,9 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     if 0 < sized <= 999:
         return RelayIntent("join", sized)
     got = _read_text(t, spaced)
-    each = re.search(r"(和|跟|与|、).{0,6}各", t) if got.action == "join" else None
-    if each:  # "给我和我妈各接一件": one each
-        q = got.quantity * (1 + len(re.findall(r"和|跟|与|、", t[:each.end()])))
+    each = re.search(r"(和|跟|与|同|、).{0,6}各", t) if got.action == "join" else None
+    if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱": one each
+        q = got.quantity * (1 + len(re.findall(r"和|跟|与|同|、", t[:each.end()])))
         return RelayIntent("join", q, got.line) if q <= 999 else NONE
     return got
 
@@ -185,6 +187,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return NONE
     if _AGREE.match(t):
         return NONE  # "+1 同感": agreeing with someone, not signing up
+    if re.match(r"^\+\d{1,2}是.*(吗|么|意思|\?|？)", t):
+        return NONE  # "+1 是一颗的意思吗": asking what a +1 stands for
     t = re.sub(r"[^\w+\-?？]+$", "", t) or t  # trailing emoji and punctuation say nothing ("能吃吗😭")
     if _CHANGED_MIND.search(t):
         return RelayIntent("set", 0)
@@ -226,7 +230,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         first = re.split(r"(?<=[?？])|[，,。.!！~～]", spaced, maxsplit=1)[0]
         if first and first != spaced:
             head = _intent_from_text(_clean(first))
-            if head.action == "join" and re.search(NUM + UNIT, _clean(first)):
+            if head.action == "join" and re.search(NUM + UNIT, _clean(first)) and not re.search(r"太|不|没", first):
                 return head  # "我要三盒 能送护理液吗": a sign-up, then a question
     total_now = _RESTATE.search(t)
     if total_now and not _QUESTION.search(t[total_now.end():]):
@@ -237,7 +241,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("cancel", 0)
     for pat in _CANCEL_QTY:
         m = pat.search(t)
-        if m:
+        if m and not re.search(r"(吗|么|嘛|呢|\?|？)$", t) and not re.match(r".{0,3}(吗|么|嘛|呢|\?|？)", t[m.end():]):
+            # "-35够吗 我们那边零下四十": asks about a temperature
             nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             return RelayIntent("cancel", _num(nums[0] if nums else None))
     if _CANCEL_ALL.search(t) and not t.endswith(("吗", "么", "?")) and not asks_why:
@@ -251,6 +256,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     questionish = (bool(_QUESTION.search(t)) or
                    (not asks_then_joins and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
         and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
+    if re.search(r"寻思|问问|考虑|商量|再说吧", t) and not re.search(r"\+\d", t):
+        return NONE  # "我寻思要两袋 等我问问我媳妇": not decided yet
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
             and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
         return NONE
@@ -291,7 +298,24 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("join", 1)
     if _JOIN_ANY.search(t) and len(t) <= 16:
         return RelayIntent("join", 1)
-    return NONE
+    return _quantity_clause(clauses)
+
+
+# A clause that is only a quantity ("一箱", "那两罐", "2盒"): with a name, a building or a remark
+# beside it ("8栋刘 一箱", "3座陳太 2盒 唔該", "老公同意了 两罐") it is the sign-up.
+_PURE_QUANTITY = re.compile(r"^(那|那就|我|就|还是|先)?([a-z]{1,3}码?|\d{2,3}码)?" + NUM + UNIT + r"$")
+_TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|再说|够吗|多了|少了")
+
+
+def _quantity_clause(clauses: list[str]) -> RelayIntent:
+    cleaned = [re.sub(r"[^\w+\-]+$", "", _clean(c)) for c in clauses]  # "两罐🙏"
+    if not 2 <= len(cleaned) <= 3 or sum(map(len, cleaned)) > 24:
+        return NONE
+    found = [m for m in map(_PURE_QUANTITY.match, cleaned) if m]
+    if len(found) != 1 or any(_TENTATIVE.search(c) for c in cleaned):
+        return NONE
+    q = _num(found[0].group(3))
+    return RelayIntent("join", q) if 0 < q <= 999 else NONE
 
 
 _EXAMPLE_LINE = re.compile(r"示例|样例|範例|范例|^例[:：]|^格式[:：]|^例如")
@@ -331,7 +355,8 @@ def line_quantity(line: str, name: str = "") -> int:
     t = _clean(line)
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
-    t = re.sub(r"[(（【\[].*?([)）】\]]|$)", "", t)  # "2张（两只狗）": the parenthesis explains, it does not add
+    # "2张（两只狗）": the parenthesis explains, it does not add; a separator stays ("Mate60(UV膜) 1张" is 1)
+    t = re.sub(r"[(（【\[].*?([)）】\]]|$)", "，", t)
     unmeasured = re.sub(r"\d+(\.\d+)?(kg|公斤|g|ml|l|cm|mm|寸|码|号|斤装)(?![a-z])", "", t)
     if unmeasured != t and re.search(NUM + UNIT, unmeasured):
         t = unmeasured  # "中型15kg 1袋" is one bag
@@ -341,7 +366,7 @@ def line_quantity(line: str, name: str = "") -> int:
     if len(units) > 1 and len({u for _n, u in units}) == 1 and not re.search(r"给|帮|带|其中|里面", t):
         return sum(_num(n) for n, _u in units)  # "卡其L 1件 白S 1件" (not "两张 一张给我儿子", "2张 两台车")
     m = re.search(NUM + UNIT, t) or re.search(r"[x×*+]" + NUM, t) or re.search(r"(?<![\d.\-])(\d{1,2})$", t) \
-        or re.search(r"(俩|仨)$", t)
+        or re.search(r"(俩|仨)$", t) or re.search(r"(?<![\d.])(\d{1,2}|[一两二三四五六七八九十]{1,3})(g|克)$", t)  # gold beans sell by the gram
     return _num(m.group(1)) if m else 1
 
 
@@ -373,7 +398,8 @@ def line_name(line: str) -> str:
 
 
 def same_person(a: str, b: str) -> bool:
-    a, b = _clean(a), _clean(b)
+    # separators differ between a display name and a list line ("雁塔-老马" writes "雁塔 老马 2盒")
+    a, b = re.sub(r"[\W_]+", "", _clean(a)), re.sub(r"[\W_]+", "", _clean(b))
     if not a or not b:
         return False
     return a == b or (min(len(a), len(b)) >= 2 and (a in b or b in a))
@@ -535,7 +561,7 @@ def _spaced(text: str) -> str:
     return re.sub(r"\s+", "，", _t2s().convert(unicodedata.normalize("NFKC", text)).lower().strip())
 
 
-_PRICED_CALL = re.compile(r"(接龙|接龍|报名|报数|group ?buy|拼团|团购).*(\d{2,}|百|千)|(\d{2,}|百|千).*(接龙|接龍|报名|报数|group ?buy)")
+_PRICED_CALL = re.compile(r"(接龙|接龍|报名|报.?数|group ?buy|拼团|团购).*(\d{2,}|百|千)|(\d{2,}|百|千).*(接龙|接龍|报名|报数|group ?buy)")
 
 
 def opens_relay(text: str) -> bool:
