@@ -257,3 +257,16 @@ def test_quantity_clauses_dialect_cancels_and_a_member_removing_their_own_line()
     assert reader.read(head + "1. 城东 小周 1箱", "城东-小周").quantity == 1
     assert reader.read(head + "1. 城东 小周 1箱\n2. 城西 老陆 2箱", "城西-老陆").quantity == 2
     assert reader.read(head + "1. 城东 小周 1箱", "城西-老陆").action == "cancel"
+
+
+def test_name_size_count_lines_errands_and_regional_confirmations():
+    """"name size count remark" lines, a sign-up carried for a neighbour (帮…带), Henan 中不中 as a
+    confirmation, Cantonese 退咗 for one's own, "+1 同问" agreeing with a question, 捆 as a unit."""
+    from bot.relay.parse import understand
+
+    assert understand("李小雨 130 两套 一套换洗").quantity == 2
+    assert understand("帮楼下张阿姨带两包 她不会用微信").quantity == 2
+    assert understand("给我留一袋啊 我明天下午去拿中不中").quantity == 1
+    assert understand("我嗰份退咗先 下次再讲").action == "cancel"
+    assert understand("+1 同问").action == "none"
+    assert understand("那给俺来两捆").quantity == 2

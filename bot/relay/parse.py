@@ -19,7 +19,7 @@ CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "仨": 3, "二": 2, "贰": 2, 
           "七": 7, "八": 8, "九": 9, "十": 10}
 NUM = r"(\d{1,3}|[一壹两俩仨二贰三叁四五六七八九十]{1,3})"
 UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
-        r"|公斤|kg|斤装|副|饼|粒|片|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|打(?!折|包|开|电话|车))")
+        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|打(?!折|包|开|电话|车))")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ _JOIN_PATTERNS = [
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
-    re.compile(r"(畀|俾)我?" + NUM + UNIT),  # Cantonese "畀两盒我", "俾两个我": give me two
+    re.compile(r"(畀|俾)我?" + NUM + UNIT),
+    re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group  # Cantonese "畀两盒我", "俾两个我": give me two
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
@@ -123,16 +124,16 @@ _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?
 
 
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
-_RESTATE = re.compile(r"(改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成)" + NUM + UNIT + "?(?![\d])")
+_RESTATE = re.compile(r"(改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)" + NUM + UNIT + "?(?![\d])")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
-_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我|我嗰|我个|帮我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|撤咗|取消)")
+_CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我|我嗰|我𠮶|我个|帮我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|撤咗|退咗|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
 _BARE_COUNT = re.compile(r"^(俩|仨|两个|两份)[!！~～。.]*$")
 # A short line naming a variant and a quantity, with nothing else to it.
 _SHORT_ITEM = re.compile(r"^[^\d一壹两俩仨二贰三叁四五六七八九十+第到有还最多少单每约试下钱几只剩就才已周期拜了发]{0,5}?" + NUM + UNIT +
                          r"(?!小时|个月|月|天|钟|年|周|星期|点|号|块|元|钱|度|岁|码|寸|克|ml|公里|米|字|人|色|颜色|种|款|口味|味|次)"
                          r"(?![^\d]*(左右|才|哦|了|呀|吗|啊|起|以上|以内))[^\d]{0,6}$")
-_CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|(?<![一壹两俩二三四五六七八九十\d])对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
+_CONFIRM_TAIL = re.compile(r"(行吗|可以吗|好吗|行不|行不行|可以不|ok吗|好不好|中不中|中不|得不得|(?<![一壹两俩二三四五六七八九十\d])对吧|哈|呀|哦|噢|啊|吧)+[?？]*$")
 # A softening particle after a quantity is no question ("我也要一箱嘛", "来一盒咯").
 _SOFT_TAIL = re.compile(UNIT + r"(嘛|咯|哟|噻|撒)+$")
 # English sign-ups: "count me in", "count me 1", "2 pcs for me", "me and my mum, 2 pax", "i take 1".
@@ -155,7 +156,7 @@ _ENGLISH_ME = re.compile(r"(?:^|[^a-z])me[ ，]?(\d{1,2})(?!\d)")
 _FOREIGN_NUM = {"一つ": 1, "ひとつ": 1, "1つ": 1, "二つ": 2, "ふたつ": 2, "2つ": 2, "三つ": 3, "みっつ": 3, "3つ": 3,
                 "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3}
 _FOREIGN_COUNT = re.compile(r"(一つ|ひとつ|1つ|二つ|ふたつ|2つ|三つ|みっつ|3つ)|(?<![가-힣])(한|하나|두|둘|세|셋) ?개")
-_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了)")
+_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了|同问)")
 
 
 # "110 一套", "深灰43码两对", "130来2，120来1": a size (children's heights, shoe sizes) and a count each.
@@ -309,7 +310,7 @@ _TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|
 
 def _quantity_clause(clauses: list[str]) -> RelayIntent:
     cleaned = [re.sub(r"[^\w+\-]+$", "", _clean(c)) for c in clauses]  # "两罐🙏"
-    if not 2 <= len(cleaned) <= 3 or sum(map(len, cleaned)) > 24:
+    if not 2 <= len(cleaned) <= 4 or sum(map(len, cleaned)) > 24:
         return NONE
     found = [m for m in map(_PURE_QUANTITY.match, cleaned) if m]
     if len(found) != 1 or any(_TENTATIVE.search(c) for c in cleaned):
