@@ -283,25 +283,33 @@ class KnowledgeBase:
         return await self._run(rank_all)
 
     def candidate_scores(self, text: str, query: np.ndarray | None, n: int,
-                         mode: str = "hybrid") -> tuple[dict[int, float], dict[int, float]]:
-        """Candidates by vector id: the cosine of each one's best view, and its character TF-IDF cosine
-        (also the features the learned ranking is trained on, training/retrieval_model.py)."""
+                         mode: str = "hybrid") -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+        """Candidates by vector id: the cosine of each one's best view, its character TF-IDF cosine,
+        and the cosine of its second-best view among those searched (the features the learned
+        ranking is trained on, training/retrieval_model.py)."""
         dense: dict[int, float] = {}
+        second: dict[int, float] = {}
         if query is not None:
-            # Views are searched; a script scores by its best view.
+            # Views are searched (best first); a script scores by its best view.
             for view, score in self.index.search(query, n * VIEWS_PER_CANDIDATE):
                 vid = self.by_view.get(int(view))
-                if vid is not None and score > dense.get(vid, -1.0):
+                if vid is None:
+                    continue
+                if vid not in dense:
                     dense[vid] = score
+                elif vid not in second:
+                    second[vid] = score
         lexical = dict(self.lexical.search(text, n, also=dense)) if mode != "dense" else {}
-        return dense, lexical
+        return dense, lexical, second
 
     def _rank(self, text: str, query: np.ndarray | None, k: int, tags: tuple[str, ...], include_drafts: bool,
               mode: str, intent: tuple[str | None, float] = (None, 1.0)) -> list[Suggestion]:
         f = self.fusion
         learned = self.ranking if mode == "hybrid" else None
-        dense, lexical = self.candidate_scores(text, query, f.candidates if not tags else max(f.candidates, 200), mode)
+        dense, lexical, second = self.candidate_scores(text, query, f.candidates if not tags else max(f.candidates, 200),
+                                                       mode)
         best_d = max(dense.values(), default=0.0)
+        best_2 = max(second.values(), default=0.0)
         best_lx = max(lexical.values(), default=0.0)
         out: list[Suggestion] = []
         for vid in set(dense) | set(lexical):
@@ -318,7 +326,7 @@ class KnowledgeBase:
                 score = lx
             elif learned is not None:
                 # The prior keeps its size relative to the dense cosine it had in the hand-set fusion.
-                score = learned.score(rank_features(d, lx, best_d, best_lx)) + \
+                score = learned.score(rank_features(d, lx, best_d, best_lx, second.get(vid, 0.0), best_2)) + \
                     f.prior * learned.dense_slope * (adoption_prior(s.stats) - 0.5)
             else:
                 score = f.dense * d + f.lexical * lx + f.prior * (adoption_prior(s.stats) - 0.5)

@@ -15,13 +15,17 @@ from typing import Sequence
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "ranking_weights.json"
 CHIT_CHAT_INTENTS = ("greeting", "other")
-RANK_FEATURES = ("dense", "lexical", "dense_x_lexical", "dense_gap", "lexical_gap")
+RANK_FEATURES = ("dense", "lexical", "dense_x_lexical", "dense_gap", "lexical_gap", "second_view", "second_view_gap")
 SHORT_MESSAGE = 6  # characters
 SILENCE_FEATURES = ("top_dense", "top_lexical", "best_dense", "best_lexical", "chit_chat", "log_length", "margin")
 
 
-def rank_features(dense: float, lexical: float, best_dense: float, best_lexical: float) -> tuple[float, ...]:
-    return (dense, lexical, dense * lexical, dense - best_dense, lexical - best_lexical)
+def rank_features(dense: float, lexical: float, best_dense: float, best_lexical: float,
+                  second: float = 0.0, best_second: float = 0.0) -> tuple[float, ...]:
+    """`second`: the cosine of the script's second-best view — a script that two of its views
+    (question, scenario, reply, alternatives) match is likelier right than one matched by a single
+    view (leave-one-query-set-out on r1-r11: recall@3 +0.8 points, docs/EVALUATION.md)."""
+    return (dense, lexical, dense * lexical, dense - best_dense, lexical - best_lexical, second, second - best_second)
 
 
 def silence_features(top_dense: float, top_lexical: float, best_dense: float, best_lexical: float,

@@ -371,3 +371,8 @@ async def test_staff_answers_and_the_openers_reminders_take_no_stock(client, sta
     assert bad.status == 400
     st = await state(client, staff, rid)
     assert st["remaining"] == 10 - 3
+    # the opener's own native list: their heading line buys nothing, a member's line written for them counts
+    await say(client, staff, rid, "boss", "#接龙\n冻干团购\n\n1. 店长\n2. 阿花 2", name="店长")
+    st = await state(client, staff, rid)
+    assert st["remaining"] == 10 - 5
+    assert not any(e["sender_id"] == "boss" for e in st["entries"])

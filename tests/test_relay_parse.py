@@ -270,3 +270,25 @@ def test_name_size_count_lines_errands_and_regional_confirmations():
     assert understand("我嗰份退咗先 下次再讲").action == "cancel"
     assert understand("+1 同问").action == "none"
     assert understand("那给俺来两捆").quantity == 2
+
+
+def test_variant_lines_enough_restates_slang_and_the_organisers_heading():
+    """One clause per variant sums; "一瓶就好"/"就我一副" restate a total; a size change keeps the count;
+    扣2 and a bare 1 sign up; 俩 followed by a split is two; a bracket after a count keeps the count;
+    the organiser's own count-less line heads the list."""
+    from bot.relay.parse import RelayReader, line_quantity, resolve, understand
+
+    assert understand("深灰M一件 燕麦L一件").quantity == 2
+    assert understand("扣2 跟同事拼").quantity == 2
+    assert understand("1").quantity == 1
+    assert understand("+1 同求").action == "none"
+    assert understand("我要俩 一个自己用一个送我妈").quantity == 2
+    assert understand("那搞一件白色XL").quantity == 1
+    assert line_quantity("阿May 3（两包帮同事带）", "阿May") == 3
+    for text, held, want in (("一瓶就好 谢谢", 2, ("cancel", 1)), ("老公不去了 就我一副", 2, ("cancel", 1)),
+                             ("把我的32改成33，还是一双", 1, ("none", 0))):
+        _answer, change = resolve(understand(text), held)
+        assert (change.action, change.quantity) == want, text
+    reader = RelayReader()
+    assert reader.read("#接龙\n冻干团购 89元\n\n1. 团长小敏", "团长小敏").action == "none"
+    assert reader.read("#接龙\n冻干团购 89元\n\n1. 团长小敏\n2. 阿福 2", "阿福").quantity == 2

@@ -42,15 +42,16 @@ async def _features(kb, queries: list[dict], intents: list[tuple[str, float]]) -
     vectors = await kb.encode(texts)
     out = []
     for q, text, vec, intent in zip(queries, texts, vectors, intents):
-        dense, lexical = kb.candidate_scores(text, vec, kb.fusion.candidates)
+        dense, lexical, second = kb.candidate_scores(text, vec, kb.fusion.candidates)
         best_d, best_lx = max(dense.values(), default=0.0), max(lexical.values(), default=0.0)
+        best_2 = max(second.values(), default=0.0)
         cands = []
         for vid in set(dense) | set(lexical):
             s = kb.by_vid.get(vid)
             if s is None:
                 continue
             d, lx = dense.get(vid, 0.0), lexical.get(vid, 0.0)
-            cands.append((s.id, d, lx, rank_features(d, lx, best_d, best_lx)))
+            cands.append((s.id, d, lx, rank_features(d, lx, best_d, best_lx, second.get(vid, 0.0), best_2)))
         out.append({"gold": q.get("script_id"), "cands": cands, "best": (best_d, best_lx), "intent": intent,
                     "length": len(text)})
     return out
@@ -99,8 +100,7 @@ def train_ranking(encoder_name: str, intent_model, exclude: tuple[str, ...] = ()
     scripts = corpus.read_jsonl(scripts_path or corpus.DATA / "kb" / "scripts.jsonl")
 
     async def run(kb):
-        kb.ranking = None
         return await _features(kb, queries, intents)
 
-    rows = asyncio.run(knowledge_base_of(scripts, encoder_name, run))
+    rows = asyncio.run(knowledge_base_of(scripts, encoder_name, run, ranking=None))  # the weights file may be of older features
     return fit(rows, encoder_name, {name: len(qs) for name, qs in sets.items()})

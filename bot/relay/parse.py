@@ -64,6 +64,8 @@ def _num(tok: str | None, default: int = 1) -> int:
         t = CN_NUM.get(tens, 0) if tens else 1
         o = CN_NUM.get(ones, 0) if ones else 0
         return t * 10 + o if t < 10 and o < 10 else default
+    if tok[0] in "俩仨":
+        return CN_NUM[tok[0]]  # "我要俩一个给我自己": 俩 stands alone, the 一个 that follows is a split
     return default
 
 
@@ -96,13 +98,15 @@ _JOIN_PATTERNS = [
     re.compile(r"(?<!\d)\+" + NUM + r"(?![\d.])"),
     re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
                r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记|整|给我整|给俺整|俺要|俺也要"
-               r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me)" + NUM + UNIT),
+               r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me|搞|那搞|给我搞)" + NUM + UNIT),
     re.compile(r"^" + NUM + UNIT + r"(?![\d]|小时|个?月|天|钟|年|周|星期|岁|次|以上|以内|左右|色|颜色|种|款|口味|味|尺码)"),
     re.compile(r"(俩|两|仨|三)(人|个人|口人)"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
     re.compile(r"(畀|俾)我?" + NUM + UNIT),
+    re.compile(r"^扣(\d{1,2})(?!\d)"),  # "扣1", "扣2": internet slang for +1, +2
+    re.compile(r"^(1)$"),  # a bare "1" in a relay thread is a +1 (every writer labels it so)
     re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group  # Cantonese "畀两盒我", "俾两个我": give me two
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
@@ -156,7 +160,7 @@ _ENGLISH_ME = re.compile(r"(?:^|[^a-z])me[ ，]?(\d{1,2})(?!\d)")
 _FOREIGN_NUM = {"一つ": 1, "ひとつ": 1, "1つ": 1, "二つ": 2, "ふたつ": 2, "2つ": 2, "三つ": 3, "みっつ": 3, "3つ": 3,
                 "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3}
 _FOREIGN_COUNT = re.compile(r"(一つ|ひとつ|1つ|二つ|ふたつ|2つ|三つ|みっつ|3つ)|(?<![가-힣])(한|하나|두|둘|세|셋) ?개")
-_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了|同问)")
+_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了|同问|同求)")
 
 
 # "110 一套", "深灰43码两对", "130来2，120来1": a size (children's heights, shoe sizes) and a count each.
@@ -233,6 +237,13 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
             head = _intent_from_text(_clean(first))
             if head.action == "join" and re.search(NUM + UNIT, _clean(first)) and not re.search(r"太|不|没", first):
                 return head  # "我要三盒 能送护理液吗": a sign-up, then a question
+    enough = re.search(r"(只要|就我|就要)?" + NUM + UNIT + r"(就好|就够了?|就行|就可以)|(只要|就我)" + NUM + UNIT + r"(就够了?|了|吧)?$", t)
+    if enough and not _QUESTION.search(t[enough.end():]):
+        q = _num(enough.group(2) or enough.group(6))
+        return RelayIntent("set", q) if 0 < q <= 999 else NONE  # "一瓶就好", "我只要一套就够了", "就我一副"
+    size_only = re.search(r"改成?\d{2,3}.{0,3}还是" + NUM + UNIT, t)
+    if size_only:
+        return RelayIntent("set", _num(size_only.group(1)))  # "把我的32改成33，还是一双": a size changed, not the count
     total_now = _RESTATE.search(t)
     if total_now and not _QUESTION.search(t[total_now.end():]):
         q = _num(total_now.group(2))
@@ -305,6 +316,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
 # A clause that is only a quantity ("一箱", "那两罐", "2盒"): with a name, a building or a remark
 # beside it ("8栋刘 一箱", "3座陳太 2盒 唔該", "老公同意了 两罐") it is the sign-up.
 _PURE_QUANTITY = re.compile(r"^(那|那就|我|就|还是|先)?([a-z]{1,3}码?|\d{2,3}码)?" + NUM + UNIT + r"$")
+_ITEM_CLAUSE = re.compile(r"^[\u4e00-\u9fffa-z]{1,5}?" + NUM + UNIT + r"$")
 _TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|再说|够吗|多了|少了")
 
 
@@ -312,8 +324,14 @@ def _quantity_clause(clauses: list[str]) -> RelayIntent:
     cleaned = [re.sub(r"[^\w+\-]+$", "", _clean(c)) for c in clauses]  # "两罐🙏"
     if not 2 <= len(cleaned) <= 4 or sum(map(len, cleaned)) > 24:
         return NONE
+    if any(_TENTATIVE.search(c) for c in cleaned):
+        return NONE
+    items = [_ITEM_CLAUSE.match(c) for c in cleaned]
+    if all(items) and len({m.group(2) for m in items}) == 1:  # "藏青L一件 米白M一件": one line per variant
+        q = sum(_num(m.group(1)) for m in items)
+        return RelayIntent("join", q) if 0 < q <= 999 else NONE
     found = [m for m in map(_PURE_QUANTITY.match, cleaned) if m]
-    if len(found) != 1 or any(_TENTATIVE.search(c) for c in cleaned):
+    if len(found) != 1:
         return NONE
     q = _num(found[0].group(3))
     return RelayIntent("join", q) if 0 < q <= 999 else NONE
@@ -357,7 +375,7 @@ def line_quantity(line: str, name: str = "") -> int:
     if name and t.startswith(_clean(name)):
         t = t[len(_clean(name)):]  # 赵六 两盒: the 六 is the name's, not a number
     # "2张（两只狗）": the parenthesis explains, it does not add; a separator stays ("Mate60(UV膜) 1张" is 1)
-    t = re.sub(r"[(（【\[].*?([)）】\]]|$)", "，", t)
+    t = re.sub(r"[(（【\[].*?([)）】\]]|$)", "，", t).strip("，")
     unmeasured = re.sub(r"\d+(\.\d+)?(kg|公斤|g|ml|l|cm|mm|寸|码|号|斤装)(?![a-z])", "", t)
     if unmeasured != t and re.search(NUM + UNIT, unmeasured):
         t = unmeasured  # "中型15kg 1袋" is one bag
@@ -487,6 +505,12 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
     return credits
 
 
+def without_organiser_heading(credits: list[Credit]) -> list[Credit]:
+    """An organiser's own list line without a count ("1. 团长阿May", "1. 阿芳 帮街坊代收") heads the
+    list; it signs nobody up."""
+    return [c for c in credits if c.name or c.action != "join" or re.search(r"\d|" + NUM + UNIT, _clean(c.line))]
+
+
 def summarise(credits: list[Credit], sender_name: str = "", organiser: bool = False) -> RelayIntent:
     """One answer for a whole message: the units it adds, else a cancellation, else nothing.
 
@@ -494,8 +518,8 @@ def summarise(credits: list[Credit], sender_name: str = "", organiser: bool = Fa
     lines copied above theirs are credited to those members, not answered. The organiser writes
     lists for others (a member who can't use the list, the first line to start it): only their
     own line is theirs."""
-    if organiser:
-        credits = [c for c in credits if not c.name]
+    if organiser:  # their own line only, and only with a count ("1. 团长阿May" heads the list, it buys nothing)
+        credits = [c for c in without_organiser_heading(credits) if not c.name]
     mine = [c for c in credits if c.answered]
     if mine:
         credits = mine

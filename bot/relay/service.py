@@ -21,7 +21,8 @@ from bot import keys
 from bot.csv_export import csv_text
 from bot.foreground import Foreground
 from bot.relay.ledger import RelayLedger, RelayMissing
-from bot.relay.parse import clean_name, list_credits, parse_native_list, remember_lines, resolve, understand
+from bot.relay.parse import (clean_name, list_credits, parse_native_list, remember_lines, resolve, understand,
+                             without_organiser_heading)
 from storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class RelayService:
                      organiser: bool = False) -> dict:
         native = parse_native_list(text)
         if native is not None:
-            return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid)
+            return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid, organiser)
         intent = understand(text, sender_name=sender_name, organiser=organiser)
         if intent.action == "set":  # "改成两份": the change that reaches the new total
             _answer, intent = resolve(intent, held_units(await self.ledger.snapshot(relay_id)).get(sender_id, 0))
@@ -249,7 +250,8 @@ class RelayService:
             await self.ledger.mark_withdrawn(relay_id, clean_name(sender_name))
         return resp
 
-    async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str) -> dict:
+    async def _apply_list(self, relay_id: str, sender_id: str, sender_name: str, lines: list[str], msgid: str,
+                          organiser: bool = False) -> dict:
         """A re-posted native list: each new line is credited to the name on it (a friend's line
         to a stand-in id `name:<name>`, so it counts against stock and its own limit, not the sender's)."""
         seen = await self.ledger.seen_lines(relay_id)
@@ -261,6 +263,8 @@ class RelayService:
                 if e["sender_name"] and e["sender_id"] != sender_id}
         held[clean_name(sender_name)] = by_id.get(sender_id, 0)
         credits = list_credits(lines, seen, sender_name, held, await self.ledger.withdrawn(relay_id))
+        if organiser:
+            credits = without_organiser_heading(credits)
         await self.ledger.remember_seen(relay_id, remember_lines(seen, lines))
         answers = []
         for i, c in enumerate(credits):
