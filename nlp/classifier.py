@@ -52,10 +52,26 @@ class TextClassifier:
         pipe.fit(list(texts), list(labels), lr__sample_weight=list(weights) if weights is not None else None)
         return cls(pipe, tuple(pipe.classes_), dict(meta or {}))
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+    def proba(self, texts: Sequence[str], hashed=None):
+        """Class probabilities; `hashed`: the texts' n-gram counts already computed by a model that
+        hashes the same way (see `hashing_key`), so two models on one batch hash it once."""
+        if hashed is not None:
+            return self.pipeline[1:].predict_proba(hashed)
+        return self.pipeline.predict_proba(list(texts))
+
+    def hash(self, texts: Sequence[str]):
+        return self.pipeline[0].transform(list(texts))
+
+    @property
+    def hashing_key(self) -> tuple:
+        """Equal keys: the two models turn a text into the same n-gram counts."""
+        params = self.pipeline[0].get_params()
+        return tuple(sorted((k, v if k != "preprocessor" else id(v)) for k, v in params.items()))
+
+    def predict(self, texts: Sequence[str], hashed=None) -> list[tuple[str, float]]:
         if not texts:
             return []
-        proba = self.pipeline.predict_proba(list(texts))
+        proba = self.proba(texts, hashed)
         best = proba.argmax(axis=1)
         return [(self.labels[i], float(proba[row, i])) for row, i in enumerate(best)]
 
@@ -132,10 +148,10 @@ class CascadeClassifier:
             raise ValueError("dense head and char model disagree on labels")
         return cls(char, dense, encoder.name, tau, dict(meta or {}), encoder, dense_weight)
 
-    def predict_proba(self, texts: Sequence[str]):
+    def predict_proba(self, texts: Sequence[str], hashed=None):
         import numpy as np
 
-        p = self.char.pipeline.predict_proba(list(texts))
+        p = self.char.proba(texts, hashed)
         if self.dense is None or self.encoder is None or self.tau <= 0:
             return p
         unsure = np.flatnonzero(p.max(axis=1) < self.tau)
@@ -159,10 +175,10 @@ class CascadeClassifier:
         self.tau = best
         return best
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+    def predict(self, texts: Sequence[str], hashed=None) -> list[tuple[str, float]]:
         if not texts:
             return []
-        p = self.predict_proba(texts)
+        p = self.predict_proba(texts, hashed)
         best = p.argmax(axis=1)
         return [(self.labels[i], float(p[row, i])) for row, i in enumerate(best)]
 

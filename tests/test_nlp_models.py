@@ -49,6 +49,20 @@ def test_each_text_encoded_at_most_once_per_batch(models, tmp_path):
         intent.encoder = sentiment.encoder = counting.inner
 
 
+def test_a_batch_is_hashed_once_for_both_models_with_the_same_answers(models, tmp_path, monkeypatch):
+    intent, sentiment = models
+    texts = ["面霜多少钱", "什么时候发货", "太差了我要投诉", "好评 下次还来", "+1 两份"]
+    alone = intent.predict(texts), sentiment.predict(texts)
+    assert intent.char.hashing_key == sentiment.char.hashing_key
+    calls = []
+    step = type(intent.char.pipeline[0])
+    original = step.transform
+    monkeypatch.setattr(step, "transform", lambda self, X: calls.append(len(X)) or original(self, X))
+    shared = Analyzer(LexiconSet(tmp_path), intent, sentiment)._classify(texts)
+    assert calls == [len(texts)]  # once, for both models
+    assert shared == alone
+
+
 def test_artefact_refuses_another_encoder(models):
     class Other:
         name, dim = "other-model", 512
