@@ -292,3 +292,29 @@ def test_variant_lines_enough_restates_slang_and_the_organisers_heading():
     reader = RelayReader()
     assert reader.read("#接龙\n冻干团购 89元\n\n1. 团长小敏", "团长小敏").action == "none"
     assert reader.read("#接龙\n冻干团购 89元\n\n1. 团长小敏\n2. 阿福 2", "阿福").quantity == 2
+
+
+def test_item_per_clause_orders_and_workplace_lines():
+    """Items of different kinds in one order sum ("鸡蛋一箱 茶一包"); a room, a staff number or a
+    remark beside one item leaves its count; a sign-up stated twice is one; tallies and questions
+    about sizes are none; one +N per flavour sums; Shanghainese 减脱, 我这个少一板, "pass 了" and a
+    "就我一个人" restate or cancel; a question is not cancelled by its confirmation tail."""
+    from bot.relay.parse import resolve, understand
+
+    assert understand("腊肠2斤 萝卜糕1盒").quantity == 3
+    assert understand("好嘅，芝麻1罐，花生2罐").quantity == 3
+    assert understand("5-302 退烧贴1盒 棉签2包").quantity == 3
+    assert understand("30418 李伟 电风扇1台").quantity == 1
+    assert understand("我要两份 接龙2份").quantity == 2
+    assert understand("粉色x1，白色x2").quantity == 3
+    assert understand("2栋大院 柜机俩").quantity == 2
+    assert understand("收到 李姐1 阿强3 一共4盒").action == "none"
+    assert understand("两盒送的小样是多大的").action == "none"
+    assert understand("-30℃够用吗 东北冷").action == "none"
+    assert understand("8点前来不了，10点可以吗").action == "none"
+    assert understand("ok +1 original, +1 spicy").quantity == 2
+    assert understand("小李，屋里还有，减脱一瓶好伐").action == "cancel"
+    assert understand("我这个少一板").action == "cancel"
+    assert understand("想了想 没地方放 pass 了").action == "cancel"
+    _a, change = resolve(understand("老公那天加班，就我一个人来"), 2)
+    assert (change.action, change.quantity) == ("cancel", 1)

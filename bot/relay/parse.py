@@ -71,14 +71,15 @@ def _num(tok: str | None, default: int = 1) -> int:
 
 _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, 好不好, 有没有: an A-not-A question
                        r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
-                       r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候"
+                       r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候|是多大|多大的|多重"
                        r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付"
                        r"|是.{1,8}还是|系咪|系唔系|定系|^请问")
 _CANCEL_QTY = [
-    re.compile(r"^-" + NUM + UNIT + r"?(?![\d.])"),
+    re.compile(r"^-" + NUM + UNIT + r"?(?![\d.℃°度])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
     re.compile(r"(?<![\d满加增])减" + NUM + UNIT + r"(?!钱)"),  # "王哥 减一只", "我减一盒 4盒就好" (not 满300减50块)
-    re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|去掉|删掉)" + NUM + UNIT),
+    re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|减脱|去掉|删掉)" + NUM + UNIT),
+    re.compile(r"(我|我这个?|我那个?|我的)少" + NUM + UNIT),  # "我这个少一板": one fewer
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
     re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
 ]
@@ -88,7 +89,7 @@ _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
                          r"|把我.{0,6}(去了|去掉|划了|撤了)|我(那|的).{0,4}(别要了|甭要了|不要啦|去了吧)"
-                         r"|嫑了|唔爱了|毋买了?$")  # Shaanxi 嫑 (don't want), Hakka 唔爱, Minnan 毋买
+                         r"|嫑了|唔爱了|毋买了?$|pass ?(了|掉)|^(那|那就)?算了吧?[，,].{0,12}(不.{1,2}了|没人|下次)")  # Shaanxi 嫑 (don't want), Hakka 唔爱, Minnan 毋买
 _JOIN_PATTERNS = [
     re.compile(r"^\+" + NUM + UNIT + r"?"),
     re.compile(r"^加" + NUM + r"$"),
@@ -98,14 +99,15 @@ _JOIN_PATTERNS = [
     re.compile(r"(?<!\d)\+" + NUM + r"(?![\d.])"),
     re.compile(r"(我要|要|来|订|报名|报|算我|跟团|跟|接|拍|留|帮我接|帮我报|帮我留|给我来|再来|再要|再加|加|登记|记|预定|预订"
                r"|帮我登记|帮忙登记|帮我记|给我留|给我记|给我报|给我订|帮我订|麻烦留|麻烦登记|整|给我整|给俺整|俺要|俺也要"
-               r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me|搞|那搞|给我搞)" + NUM + UNIT),
+               r"|阿拉要|阿拉也要|我也整|我也要|我|俺|阿拉|咱|偶|me|搞|那搞|给我搞|再办|我办|给我办|给我约|帮我约)" + NUM + UNIT),
     re.compile(r"^" + NUM + UNIT + r"(?![\d]|小时|个?月|天|钟|年|周|星期|岁|次|以上|以内|左右|色|颜色|种|款|口味|味|尺码)"),
     re.compile(r"(俩|两|仨|三)(人|个人|口人)"),
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
     re.compile(r"(畀|俾)我?" + NUM + UNIT),
-    re.compile(r"^扣(\d{1,2})(?!\d)"),  # "扣1", "扣2": internet slang for +1, +2
+    re.compile(r"^扣(\d{1,2})(?!\d)"),
+    re.compile(r"^再\+?(\d)$"),  # "再1": one more  # "扣1", "扣2": internet slang for +1, +2
     re.compile(r"^(1)$"),  # a bare "1" in a relay thread is a +1 (every writer labels it so)
     re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group  # Cantonese "畀两盒我", "俾两个我": give me two
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
@@ -114,7 +116,7 @@ _JOIN_PATTERNS = [
 _JOIN_PLAIN = re.compile(r"^(\+|接龙|接|报名|跟团|跟|算我一个|算我|我要|要|我也要|我也接|我接|加我|我报名|报|整一个|整个|"
                          r"俺要|俺也要|阿拉要|阿拉也要|我也来|帮我记|帮俺记|给我记|me|我我我|算俺)")
 _JOIN_ANY = re.compile(r"接龙|报名|跟团|\+\d")
-_MORE = re.compile(r"(再帮|再给|再来|还要|另外|也要|也来|也接|帮我.{1,4}?(拍|接|报|要|来|留))\D{0,6}?" + NUM + UNIT)
+_MORE = re.compile(r"(再帮|再给|再来|还要|另外|也要|也来|也接|帮我.{1,4}?(拍|接|报|要|来|留))\D{0,10}?" + NUM + UNIT)
 _JOIN_EAGER = re.compile(r"^(我报名|报名|算我|我要报名|我也报名)")
 _FIRST_PERSON = re.compile(r"我(?!们)|俺|阿拉|咱(?!们)|偶|^me|本人|算上")
 # An organiser announcing a sign-up ("大闸蟹团 接龙 周三发货", "需要的报名"), not joining it.
@@ -179,6 +181,12 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     sized = _size_counts(t)
     if 0 < sized <= 999:
         return RelayIntent("join", sized)
+    if spaced and not (_QUESTION.search(t) or _CANCEL_ALL.search(t) or _RESTATE.search(t) or _CANCEL_MINE.search(t)
+                       or any(p.search(t) for p in _CANCEL_QTY) or re.search(r"给|帮|带|各|其中|另外|再", t)):
+        several = _item_clauses([c for c in re.split(r"(?<=[?？])|[，,。.!！~～]", spaced) if c], at_least=2,
+                                variants_only=True)
+        if several.action == "join":
+            return several  # "鸡蛋一箱 茶一包", "按呢，清香2罐，浓香1罐": every item counts
     got = _read_text(t, spaced)
     each = re.search(r"(和|跟|与|同|、).{0,6}各", t) if got.action == "join" else None
     if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱": one each
@@ -206,6 +214,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if retract:
         return RelayIntent("set", _num(retract.group(4)))
     t = _SOFT_TAIL.sub(lambda m: m.group(1), t)
+    asked = t.endswith(("吗", "么", "?", "？"))
     t = _CONFIRM_TAIL.sub("", t) or t  # "…一共四颗行吗" asks for a confirmation, not a question about the relay
     mine = re.search(r"make ?(mine|it) ?(\d{1,2})(?!\d)", t)
     if mine:
@@ -237,6 +246,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
             head = _intent_from_text(_clean(first))
             if head.action == "join" and re.search(NUM + UNIT, _clean(first)) and not re.search(r"太|不|没", first):
                 return head  # "我要三盒 能送护理液吗": a sign-up, then a question
+    if re.search(r"就我(一个人|自己)(来|去)?$", t):
+        return RelayIntent("set", 1)  # "我妈那天有事，就我一个人来"
     enough = re.search(r"(只要|就我|就要)?" + NUM + UNIT + r"(就好|就够了?|就行|就可以)|(只要|就我)" + NUM + UNIT + r"(就够了?|了|吧)?$", t)
     if enough and not _QUESTION.search(t[enough.end():]):
         q = _num(enough.group(2) or enough.group(6))
@@ -257,7 +268,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
             # "-35够吗 我们那边零下四十": asks about a temperature
             nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             return RelayIntent("cancel", _num(nums[0] if nums else None))
-    if _CANCEL_ALL.search(t) and not t.endswith(("吗", "么", "?")) and not asks_why:
+    if _CANCEL_ALL.search(t) and not asked and not t.endswith(("吗", "么", "?")) and not asks_why:
         return RelayIntent("cancel", 0)
     if t.startswith("-") and len(t) <= 3:
         return RelayIntent("cancel", 1)
@@ -282,6 +293,9 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if total and not questionish and (_FIRST_PERSON.search(t[:total.start()]) or total.start() == 0):
         q = _num(total.group(2))
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
+    each_plus = [m for m in (re.match(r"^(?:ok|then|那|好|嗯)*\+(\d{1,2})(?![\d.])", _clean(c)) for c in clauses) if m]
+    if len(each_plus) >= 2 and not questionish:  # "ok then +1 strawberry, +1 niunan": one +N per flavour
+        return RelayIntent("join", sum(int(m.group(1)) for m in each_plus))
     plus = re.findall(r"\+(\d{1,3})(?![\d.])", t)
     if len(plus) > 1 and re.match(r"^(\+\d{1,3})+[^+\d]", t) and not questionish:
         q = sum(int(x) for x in plus)  # "+1+1 我和我妈" (a bare "+1+1" is emphasis: one)
@@ -316,20 +330,36 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
 # A clause that is only a quantity ("一箱", "那两罐", "2盒"): with a name, a building or a remark
 # beside it ("8栋刘 一箱", "3座陳太 2盒 唔該", "老公同意了 两罐") it is the sign-up.
 _PURE_QUANTITY = re.compile(r"^(那|那就|我|就|还是|先)?([a-z]{1,3}码?|\d{2,3}码)?" + NUM + UNIT + r"$")
-_ITEM_CLAUSE = re.compile(r"^[\u4e00-\u9fffa-z]{1,5}?" + NUM + UNIT + r"$")
+_ITEM_CLAUSE = re.compile(r"^(?!.*(?:一顿|一人|每人|一次|一天|一个月))[\u4e00-\u9fffa-z]{1,6}?(?:(?P<n>" + NUM[1:-1] + r")" + UNIT + r"|[x×*](?P<x>\d{1,2})|(?P<b>俩|仨))$")
 _TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|再说|够吗|多了|少了")
 
 
 def _quantity_clause(clauses: list[str]) -> RelayIntent:
-    cleaned = [re.sub(r"[^\w+\-]+$", "", _clean(c)) for c in clauses]  # "两罐🙏"
-    if not 2 <= len(cleaned) <= 4 or sum(map(len, cleaned)) > 24:
+    return _item_clauses(clauses)
+
+
+def _item_clauses(clauses: list[str], at_least: int = 1, variants_only: bool = False) -> RelayIntent:
+    """`variants_only`: every item names a variant ("清香2罐"), none restates a sign-up ("我要两份 接龙2份")."""
+    cleaned = [c for c in (re.sub(r"[^\w+\-]+$", "", _clean(c)) for c in clauses) if c]  # "两罐🙏"
+    if not 1 <= len(cleaned) <= 6 or sum(map(len, cleaned)) > 40:
         return NONE
-    if any(_TENTATIVE.search(c) for c in cleaned):
+    if any(_TENTATIVE.search(c) or _QUESTION.search(c) or re.search(r"一共|总共|共计|合计|^共", c) for c in cleaned):
+        return NONE  # doubts, questions and tallies ("潘老师1 阿毛3 一共4盒")
+    items = [m for m in map(_ITEM_CLAUSE.match, cleaned) if m]
+    rest = [c for c in cleaned if not _ITEM_CLAUSE.match(c)]
+    if at_least > 1 and len(items) < at_least:
         return NONE
-    items = [_ITEM_CLAUSE.match(c) for c in cleaned]
-    if all(items) and len({m.group(2) for m in items}) == 1:  # "藏青L一件 米白M一件": one line per variant
-        q = sum(_num(m.group(1)) for m in items)
+    if variants_only and any(re.search(r"要|接龙|报名|报|来|就是|我|塞", re.split(r"[x×*]?\d|" + NUM, m.string, maxsplit=1)[0])
+                             for m in items):
+        return NONE
+    # One clause per item, the others a name, a room or a remark with no count in them:
+    # "五花2斤 糟辣椒3瓶", "7-601 布洛芬1瓶 口罩1盒", "白色 x1，蓝色 x1", "27号院 挂机俩".
+    if items and not any(re.search(NUM + UNIT + r"|给|帮|带", c) for c in rest) \
+            and (len(items) > 1 or len(cleaned) > 1):
+        q = sum(_num(m.group("n") or m.group("x") or m.group("b")) for m in items)
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
+    if len(cleaned) < 2:
+        return NONE
     found = [m for m in map(_PURE_QUANTITY.match, cleaned) if m]
     if len(found) != 1:
         return NONE
@@ -507,7 +537,8 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
 
 def without_organiser_heading(credits: list[Credit]) -> list[Credit]:
     """An organiser's own list line without a count ("1. 团长阿May", "1. 阿芳 帮街坊代收") heads the
-    list; it signs nobody up."""
+    list; it signs nobody up. (With a count it is their sign-up: writers split on whether the
+    opener's "1. 萍姐 1盒" is an example or an order, and more of them count it.)"""
     return [c for c in credits if c.name or c.action != "join" or re.search(r"\d|" + NUM + UNIT, _clean(c.line))]
 
 
