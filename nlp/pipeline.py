@@ -53,20 +53,19 @@ class Analyzer:
     def _classify(self, texts: list[str]):
         """Both models, hashing the batch once when they hash alike and sharing one encoding per text
         when both are unsure about it."""
-        hashed = {}
         ichar, schar = getattr(self.intent, "char", None), getattr(self.sentiment, "char", None)
-        if ichar is not None and schar is not None and ichar.hashing_key == schar.hashing_key:
-            shared = ichar.hash(texts)  # a third of the batch's classification time, once instead of twice
-            hashed = {"hashed": shared}
+        # Hashing is a third of the batch's classification time: once instead of twice.
+        hashed = ichar.hash(texts) if ichar is not None and schar is not None \
+            and ichar.hashing_key == schar.hashing_key else None
         encoder = getattr(self.intent, "encoder", None)
         if encoder is None or getattr(self.sentiment, "encoder", None) is not encoder:
-            return self.intent.predict(texts, **hashed), self.sentiment.predict(texts, **hashed)
+            return self.intent.predict(texts, hashed), self.sentiment.predict(texts, hashed)
         from nlp.encoders import BatchMemoEncoder
 
         memo = BatchMemoEncoder(encoder)
         self.intent.encoder = self.sentiment.encoder = memo
         try:
-            return self.intent.predict(texts, **hashed), self.sentiment.predict(texts, **hashed)
+            return self.intent.predict(texts, hashed), self.sentiment.predict(texts, hashed)
         finally:
             self.intent.encoder = self.sentiment.encoder = encoder
 

@@ -105,11 +105,11 @@ _JOIN_PATTERNS = [
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
-    re.compile(r"(畀|俾)我?" + NUM + UNIT),
-    re.compile(r"^扣(\d{1,2})(?!\d)"),
-    re.compile(r"^再\+?(\d)$"),  # "再1": one more  # "扣1", "扣2": internet slang for +1, +2
+    re.compile(r"(畀|俾)我?" + NUM + UNIT),  # Cantonese "畀两盒我", "俾两个我": give me two
+    re.compile(r"^扣(\d{1,2})(?!\d)"),  # "扣1", "扣2": internet slang for +1, +2
+    re.compile(r"^再\+?(\d)$"),  # "再1": one more
     re.compile(r"^(1)$"),  # a bare "1" in a relay thread is a +1 (every writer labels it so)
-    re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group  # Cantonese "畀两盒我", "俾两个我": give me two
+    re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
@@ -177,14 +177,18 @@ def _size_counts(t: str) -> int:
     return sum(_num(m.group(3) or m.group(5)) for m in found)
 
 
+def _clauses(spaced: str) -> list[str]:
+    """The writer's clauses: split at their spaces (already commas), punctuation and after a question mark."""
+    return [c for c in re.split(r"(?<=[?？])|[，,。.!！~～]", spaced) if c] if spaced else []
+
+
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     sized = _size_counts(t)
     if 0 < sized <= 999:
         return RelayIntent("join", sized)
     if spaced and not (_QUESTION.search(t) or _CANCEL_ALL.search(t) or _RESTATE.search(t) or _CANCEL_MINE.search(t)
                        or any(p.search(t) for p in _CANCEL_QTY) or re.search(r"给|帮|带|各|其中|另外|再", t)):
-        several = _item_clauses([c for c in re.split(r"(?<=[?？])|[，,。.!！~～]", spaced) if c], at_least=2,
-                                variants_only=True)
+        several = _item_clauses(_clauses(spaced), at_least=2, variants_only=True)
         if several.action == "join":
             return several  # "鸡蛋一箱 茶一包", "按呢，清香2罐，浓香1罐": every item counts
     got = _read_text(t, spaced)
@@ -241,7 +245,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if then:
         return RelayIntent("join", _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g)))))
     if spaced and _QUESTION.search(t):
-        first = re.split(r"(?<=[?？])|[，,。.!！~～]", spaced, maxsplit=1)[0]
+        first = next(iter(_clauses(spaced)), "")
         if first and first != spaced:
             head = _intent_from_text(_clean(first))
             if head.action == "join" and re.search(NUM + UNIT, _clean(first)) and not re.search(r"太|不|没", first):
@@ -274,7 +278,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("cancel", 1)
     # A question is not a sign-up, even with a +1 inside it ("现在+1还来得及吗"); a sign-up that
     # starts with +N and then asks something ("+1 什么时候到") still is one.
-    clauses = [c for c in re.split(r"(?<=[?？])|[，,。.!！~～]", spaced) if c] if spaced else []
+    clauses = _clauses(spaced)
     asks_then_joins = bool(clauses) and re.search(r"(算我|我要|给我来|给我|来|要)" + NUM, _clean(clauses[-1]))
     questionish = (bool(_QUESTION.search(t)) or
                    (not asks_then_joins and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
@@ -324,7 +328,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("join", 1)
     if _JOIN_ANY.search(t) and len(t) <= 16:
         return RelayIntent("join", 1)
-    return _quantity_clause(clauses)
+    return _item_clauses(clauses)
 
 
 # A clause that is only a quantity ("一箱", "那两罐", "2盒"): with a name, a building or a remark
@@ -334,10 +338,6 @@ _ITEM_CLAUSE = re.compile(r"^(?!.*(?:一顿|一人|每人|一次|一天|一个�
 _TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|再说|够吗|多了|少了")
 
 
-def _quantity_clause(clauses: list[str]) -> RelayIntent:
-    return _item_clauses(clauses)
-
-
 def _item_clauses(clauses: list[str], at_least: int = 1, variants_only: bool = False) -> RelayIntent:
     """`variants_only`: every item names a variant ("清香2罐"), none restates a sign-up ("我要两份 接龙2份")."""
     cleaned = [c for c in (re.sub(r"[^\w+\-]+$", "", _clean(c)) for c in clauses) if c]  # "两罐🙏"
@@ -345,8 +345,9 @@ def _item_clauses(clauses: list[str], at_least: int = 1, variants_only: bool = F
         return NONE
     if any(_TENTATIVE.search(c) or _QUESTION.search(c) or re.search(r"一共|总共|共计|合计|^共", c) for c in cleaned):
         return NONE  # doubts, questions and tallies ("潘老师1 阿毛3 一共4盒")
-    items = [m for m in map(_ITEM_CLAUSE.match, cleaned) if m]
-    rest = [c for c in cleaned if not _ITEM_CLAUSE.match(c)]
+    matched = [(c, _ITEM_CLAUSE.match(c)) for c in cleaned]
+    items = [m for _c, m in matched if m]
+    rest = [c for c, m in matched if not m]
     if at_least > 1 and len(items) < at_least:
         return NONE
     if variants_only and any(re.search(r"要|接龙|报名|报|来|就是|我|塞", re.split(r"[x×*]?\d|" + NUM, m.string, maxsplit=1)[0])
@@ -470,7 +471,8 @@ def held_by(name: str, held: dict[str, int], listed: frozenset[str] = frozenset(
 
 
 def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
-                 held: dict[str, int] | None = None, withdrawn: Iterable[str] = ()) -> list[Credit]:
+                 held: dict[str, int] | None = None, withdrawn: Iterable[str] = (),
+                 organiser: bool = False) -> list[Credit]:
     """What a native list changes, against the multiset of lines seen in this relay's lists and the
     units each name already holds (`held`: clean display name → units, the sender's included).
 
@@ -479,7 +481,10 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
     list that shows them. Then it states their total, and only the difference is credited.
 
     `withdrawn`: clean names that cancelled by text. WeChat keeps their line in the list others
-    copy, so another member's re-post showing it is stale, not a new sign-up."""
+    copy, so another member's re-post showing it is stale, not a new sign-up.
+
+    `organiser`: the sender runs the relay; their own line without a count heads the list
+    (`without_organiser_heading`)."""
     held = held or {}
     withdrawn = set(withdrawn)
     left = Counter(seen)
@@ -532,7 +537,7 @@ def list_credits(lines: list[str], seen: Counter, sender_name: str = "",
         kept = any(names_person(line_name(l), sender_name) for l in lines)
         if had and not kept:
             credits.append(Credit("cancel", 0, "", ""))
-    return credits
+    return without_organiser_heading(credits) if organiser else credits
 
 
 def without_organiser_heading(credits: list[Credit]) -> list[Credit]:
@@ -549,8 +554,8 @@ def summarise(credits: list[Credit], sender_name: str = "", organiser: bool = Fa
     lines copied above theirs are credited to those members, not answered. The organiser writes
     lists for others (a member who can't use the list, the first line to start it): only their
     own line is theirs."""
-    if organiser:  # their own line only, and only with a count ("1. 团长阿May" heads the list, it buys nothing)
-        credits = [c for c in without_organiser_heading(credits) if not c.name]
+    if organiser:  # their own line only (list_credits has dropped a count-less heading line)
+        credits = [c for c in credits if not c.name]
     mine = [c for c in credits if c.answered]
     if mine:
         credits = mine
@@ -608,8 +613,8 @@ def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str 
         if name and len(name) >= 2 and t.startswith(name) and len(t) > len(name):
             t = t[len(name):]  # "栗子 2颗" from 栗子: the sender wrote their own name first
         return _intent_from_text(t, _spaced(text))
-    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name), sender_name,
-                     organiser)
+    return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name,
+                                  organiser=organiser), sender_name, organiser)
 
 
 def _spaced(text: str) -> str:
@@ -654,7 +659,7 @@ class RelayReader:
             if change.action == "cancel" and who not in self.held:
                 self.withdrawn.add(who)  # as the ledger: added to only (see RelayLedger.mark_withdrawn)
             return answer
-        credits = list_credits(native[1], self.seen, sender_name, self.held, self.withdrawn)
+        credits = list_credits(native[1], self.seen, sender_name, self.held, self.withdrawn, organiser)
         remember_lines(self.seen, native[1])
         for c in credits:
             self._apply(_clean(c.name or sender_name), c.action, c.quantity)

@@ -21,8 +21,7 @@ from bot import keys
 from bot.csv_export import csv_text
 from bot.foreground import Foreground
 from bot.relay.ledger import RelayLedger, RelayMissing
-from bot.relay.parse import (clean_name, list_credits, parse_native_list, remember_lines, resolve, understand,
-                             without_organiser_heading)
+from bot.relay.parse import clean_name, list_credits, parse_native_list, remember_lines, resolve, understand
 from storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
@@ -262,9 +261,7 @@ class RelayService:
         held = {clean_name(e["sender_name"]): by_id[e["sender_id"]] for e in (*snap.entries, *snap.waitlist)
                 if e["sender_name"] and e["sender_id"] != sender_id}
         held[clean_name(sender_name)] = by_id.get(sender_id, 0)
-        credits = list_credits(lines, seen, sender_name, held, await self.ledger.withdrawn(relay_id))
-        if organiser:
-            credits = without_organiser_heading(credits)
+        credits = list_credits(lines, seen, sender_name, held, await self.ledger.withdrawn(relay_id), organiser)
         await self.ledger.remember_seen(relay_id, remember_lines(seen, lines))
         answers = []
         for i, c in enumerate(credits):
