@@ -318,3 +318,57 @@ def test_item_per_clause_orders_and_workplace_lines():
     assert understand("想了想 没地方放 pass 了").action == "cancel"
     _a, change = resolve(understand("老公那天加班，就我一个人来"), 2)
     assert (change.action, change.quantity) == ("cancel", 1)
+
+
+def test_pinyin_english_bare_counts_variants_and_restated_totals():
+    """Round 7 forms (t17): pinyin typed for characters, English sign-ups and totals, bare counts,
+    a variant with a bare count, adults-and-children tickets, Cantonese/Hakka/Wu/Minnan words, the
+    talking-done 商量好了, and a size written after 改成 that is not a count."""
+    from bot.relay.parse import RelayReader, from_pinyin, understand
+
+    assert from_pinyin("wo yao yi zhang") == "我要一张"
+    assert from_pinyin("jiu jiu 1 ci") == "jiu jiu 1 ci"          # no relay word: left alone
+    assert (understand("wo yao liang he").action, understand("wo yao liang he").quantity) == ("join", 2)
+    assert understand("qu xiao ba, wo xia ge yue ban jia le").action == "cancel"
+    for text, q in (("Ok I'll take 1", 1), ("Cool, put me down for one", 1), ("1 pls", 1), ("I need two", 2),
+                    ("Add one more black XL for my dad", 1), ("I'm in. Model 3 Highland", 1), ("5", 5),
+                    ("黑1", 1), ("茶色也来1", 1), ("AirPods 1", 1), ("两大一细", 3), ("2大1小", 3),
+                    ("我要两樽", 2), ("咪咪 一针", 1), ("Luna 两次", 2), ("商量好了 来一台 武夷绿洲", 1),
+                    ("报埋我个女 晴晴 6岁", 1), ("那我改成140的，要两件", 2)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    for text in ("i want a refund", "one more question", "iPhone15", "3楼1", "第1", "老纪你咋不给我也整一件",
+                 "any more left?"):
+        assert understand(text).action == "none", text
+    for text in ("我勿要了", "我毋免啊", "please take me off the list"):
+        assert understand(text).action == "cancel", text
+    assert understand("so only 1 for me").action == "set"
+    reader = RelayReader()
+    reader.read("团购 鱼油 59一瓶 要的接龙", "团长")
+    assert reader.read("我要两盒", "二嫂子").quantity == 2
+    lowered = reader.read("俺家老头说他不戴 那就一副吧", "二嫂子")       # held 2, now 1
+    assert (lowered.action, lowered.quantity) == ("cancel", 1)
+    assert reader.read("咁我转44码，都系一副", "二嫂子").action == "none"  # a size change keeps the count
+
+
+def test_inventory_orders_mixed_item_units_and_partial_removals():
+    """Orders written as an inventory with bare counts (t16), items with and without units side by
+    side, 去一件 / minus 1 as one fewer, 俾支我, and 还是一盒 as the same count; tallies, shares and
+    prices are not inventories."""
+    from bot.relay.parse import inventory, understand
+
+    for text, q in (("螺蛳粉5 番茄2", 7), ("黑色M 1 白色L 2", 3), ("红色120 1 藏青120 1", 2), ("ICU 护手霜3", 3),
+                    ("C款 1", 1), ("43码 1", 1), ("湘A 3721 防冻液1 玻璃水2", 3), ("鏡架5副 太陽鏡2", 7),
+                    ("我要裙子一条 上衣一件", 2), ("俺闺女一个 俺儿一个 接龙2", 2), ("俾支我", 1), ("2 cars, my dad one and mine", 2)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    assert inventory("潘老师1，阿毛3，邵姐2，一共6盒") == (0, 0)   # a tally
+    assert inventory("wah，lau，88，dollar") == (0, 0)
+    for text in ("明天10点", "168是半斤还是一斤", "980是一副还是一片", "3栋 2"):
+        assert understand(text).action == "none", text
+    assert understand("外婆天天带娃去 一张").action == "join"
+    for text, q in (("俺那两件去一件", 1), ("去一条 剩一条", 1), ("wife say diet，minus 1 lah", 1)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("cancel", q), text
+    assert understand("上衣莫要了 去年那件还新得很").action == "cancel"
+    assert understand("那我刚才那盒换成大号的，还是一盒").action == "set"

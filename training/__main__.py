@@ -88,7 +88,8 @@ def cmd_evaluate(args) -> int:
 
         for directory in args.blind:
             report = evaluate_blind(Path(directory), models_dir(args), families=args.families,
-                                    scripts_path=Path(args.scripts) if args.scripts else None)
+                                    scripts_path=Path(args.scripts) if args.scripts else None,
+                                    encoder_name=args.model, ranking_path=Path(args.ranking) if args.ranking else None)
             print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render_blind(report), flush=True)
         return 0
     from training.evaluate import evaluate_all
@@ -158,6 +159,10 @@ def main(argv=None) -> int:
                     help="blind sets: print aggregate metrics and counts only, never items")
     ev.add_argument("--families", action="store_true", help="with --blind: also train and compare every model family")
     ev.add_argument("--scripts", help="with --blind: the knowledge base its retrieval queries refer to")
+    ev.add_argument("--model", default=os.environ.get("COPILOT_EMBEDDING_MODEL", "use-multilingual"),
+                    help="with --blind: the encoder suggestions are measured with")
+    ev.add_argument("--ranking", help="with --blind and --model: ranking weights learned for that encoder "
+                                      "(python -m training build --task retrieval --model M --out FILE)")
     er = sub.add_parser("evaluate-retrieval")
     er.add_argument("--json", action="store_true")
     er.add_argument("--model", default=os.environ.get("COPILOT_EMBEDDING_MODEL", "use-multilingual"))

@@ -108,8 +108,10 @@ def evaluate_relay(threads: list[list[dict]]) -> dict:
             "action_accuracy": action_ok / n if n else 0.0, "per_action": per}
 
 
-def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: str, intent_model=None) -> dict:
-    """As the suggestions endpoint answers: with the message's intent when a model is given."""
+def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: str, intent_model=None,
+                       ranking_path: Path | None = None) -> dict:
+    """As the suggestions endpoint answers: with the message's intent when a model is given, ranked by
+    the shipped weights for the encoder (or those in `ranking_path`)."""
     import asyncio
 
     from training.retrieval import knowledge_base_of
@@ -139,7 +141,14 @@ def evaluate_retrieval(queries: list[dict], scripts_path: Path, encoder_name: st
                 "answered_rate": 1 - silent_asked / max(1, len(asked)),
                 "chit_chat_silenced_rate": silenced / max(1, len(chit))}
 
-    return asyncio.run(knowledge_base_of(scripts, encoder_name, run))
+    if ranking_path is None:
+        return asyncio.run(knowledge_base_of(scripts, encoder_name, run))
+    from knowledge.ranking import ranking_for
+
+    ranking = ranking_for(encoder_name, ranking_path)
+    if ranking is None:
+        raise ValueError(f"{ranking_path} holds weights for another encoder than {encoder_name}")
+    return asyncio.run(knowledge_base_of(scripts, encoder_name, run, ranking=ranking))
 
 
 def analyzer_for(models_dir: Path):
@@ -151,7 +160,8 @@ def analyzer_for(models_dir: Path):
 
 
 def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,
-                   scripts_path: Path | None = None, encoder_name: str = "use-multilingual") -> dict:
+                   scripts_path: Path | None = None, encoder_name: str = "use-multilingual",
+                   ranking_path: Path | None = None) -> dict:
     from nlp.models import INTENT_LABELS, SENTIMENT_LABELS
     from nlp.pipeline import AnalyzeItem
 
@@ -186,7 +196,8 @@ def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,
         kb = scripts_path or (directory / "scripts.jsonl")
         if not kb.is_file():
             kb = corpus.DATA / "kb" / "scripts.jsonl"
-        report["retrieval"] = evaluate_retrieval(corpus.read_jsonl(path), kb, encoder_name, shipped().intent)
+        report["retrieval"] = evaluate_retrieval(corpus.read_jsonl(path), kb, encoder_name, shipped().intent,
+                                                 ranking_path)
     return report
 
 

@@ -19,7 +19,7 @@ CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "仨": 3, "二": 2, "贰": 2, 
           "七": 7, "八": 8, "九": 9, "十": 10}
 NUM = r"(\d{1,3}|[一壹两俩仨二贰三叁四五六七八九十]{1,3})"
 UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
-        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|打(?!折|包|开|电话|车))")
+        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|樽|针|打(?!折|包|开|电话|车))")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
                        r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
                        r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候|是多大|多大的|多重"
                        r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付"
-                       r"|是.{1,8}还是|系咪|系唔系|定系|^请问")
+                       r"|是.{1,8}还是|系咪|系唔系|定系|^请问|咋不|咋没|几块|几多")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.℃°度])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
@@ -82,6 +82,8 @@ _CANCEL_QTY = [
     re.compile(r"(我|我这个?|我那个?|我的)少" + NUM + UNIT),  # "我这个少一板": one fewer
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
     re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
+    re.compile(r"(?<=[件个盒条支瓶包袋箱份张台双副罐斤])去" + NUM + UNIT + r"|去" + NUM + UNIT + r"剩"),  # "俺那两件去一件", "去一条 剩一条"
+    re.compile(r"(?:^|[^a-z])minus ?(\d{1,2}|one)(?!\d)"),  # "minus 1 lah"
 ]
 _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要喽|不要咯|唔要喇|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
                          r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])"
@@ -89,7 +91,7 @@ _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
                          r"|把我.{0,6}(去了|去掉|划了|撤了)|我(那|的).{0,4}(别要了|甭要了|不要啦|去了吧)"
-                         r"|嫑了|唔爱了|毋买了?$|pass ?(了|掉)|^(那|那就)?算了吧?[，,].{0,12}(不.{1,2}了|没人|下次)")  # Shaanxi 嫑 (don't want), Hakka 唔爱, Minnan 毋买
+                         r"|嫑了|唔爱了|毋买了?$|勿要了|毋免|^算了$|take ?me ?off|drop ?me|莫要了|pass ?(了|掉)|^(那|那就)?算了吧?[，,].{0,12}(不.{1,2}了|没人|下次)")  # Shaanxi 嫑 (don't want), Hakka 唔爱, Minnan 毋买
 _JOIN_PATTERNS = [
     re.compile(r"^\+" + NUM + UNIT + r"?"),
     re.compile(r"^加" + NUM + r"$"),
@@ -105,10 +107,13 @@ _JOIN_PATTERNS = [
     re.compile(r"^(我要|要|来|算我)" + NUM + r"$"),
     re.compile(r"^接龙\+?" + NUM + r"$"),
     re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
-    re.compile(r"(畀|俾)我?" + NUM + UNIT),  # Cantonese "畀两盒我", "俾两个我": give me two
+    re.compile(r"(报|留|算|买|要|加)埋.{0,8}?" + NUM + UNIT),  # Cantonese 埋: also ("帮我阿妈都留埋一支")
+    re.compile(r"(报|算|加)埋()"),
+    re.compile(r"(畀|俾)我?" + NUM + UNIT),
+    re.compile(r"(畀|俾)()" + UNIT + r"我"),  # "俾支我": give me one  # Cantonese "畀两盒我", "俾两个我": give me two
     re.compile(r"^扣(\d{1,2})(?!\d)"),  # "扣1", "扣2": internet slang for +1, +2
     re.compile(r"^再\+?(\d)$"),  # "再1": one more
-    re.compile(r"^(1)$"),  # a bare "1" in a relay thread is a +1 (every writer labels it so)
+    re.compile(r"^(\d)$"),  # a bare "1" or "2" in a relay thread is a +1, a +2 (every writer labels it so)
     re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
@@ -130,7 +135,7 @@ _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?
 
 
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
-_RESTATE = re.compile(r"(改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)" + NUM + UNIT + "?(?![\d])")
+_RESTATE = re.compile(r"(改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)" + NUM + UNIT + "?(?![\d]|(?<=\d)(的|码|号|cm|度))")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
 _CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我|我嗰|我𠮶|我个|帮我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|撤咗|退咗|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
@@ -169,6 +174,31 @@ _AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太�
 _SIZE_ITEM = re.compile(r"^[\u4e00-\u9fffa-z]{0,3}?\d{2,3}(码|号|cm|的)?(?:(来|要|[x×*])" + NUM + UNIT + "?|" + NUM + UNIT + ")$")
 
 
+_EN_COUNT = r"(\d{1,2}|one|two|three)"
+_EN_NUM = {"one": 1, "two": 2, "three": 3}
+_EN_SET = re.compile(r"\bonly " + _EN_COUNT + r"\b.{0,12}\bfor me\b|\bjust " + _EN_COUNT + r" for me\b")
+_EN_JOIN = re.compile(r"\b(?:put me down|sign me up|add me)(?: for)? " + _EN_COUNT + r"\b"
+                      r"|\bi(?:'ll| will|'d like to)? (?:take|want|need|get|order) " + _EN_COUNT + r"\b"
+                      r"|\badd " + _EN_COUNT + r" more\b|\b" + _EN_COUNT + r" more\b(?! (?:question|day|week|minute|hour))"
+                      r"|^(?:ok |okay |then )?" + _EN_COUNT + r" (?:please|pls|plz)\b|\b" + _EN_COUNT + r" (?:please|pls|plz)$")
+_EN_JOIN_ONE = re.compile(r"\b(?:i'?m in|put me down|sign me up|add me|count me)\b")
+
+
+def _english_said(spaced: str) -> RelayIntent | None:
+    """English sign-ups ("put me down for one", "1 pls", "add one more for my dad", "I'm in") and
+    restated totals ("only 1 for me"); None when the message says none of these."""
+    e = spaced.replace("，", " ")
+    if not re.search(r"[a-z]{2}", e) or re.search(r"\?|？", e) or \
+            re.match(r"(can|could|how|what|when|where|is|are|do|does|any)\b", e):
+        return None
+    for pat, action in ((_EN_SET, "set"), (_EN_JOIN, "join")):
+        m = pat.search(e)
+        if m:
+            n = next(g for g in m.groups() if g)
+            return RelayIntent(action, _EN_NUM.get(n) or int(n))
+    return RelayIntent("join", 1) if _EN_JOIN_ONE.search(e) else None
+
+
 def _size_counts(t: str) -> int:
     parts = [p for p in re.split(r"[，,、+]|和", t) if p]
     found = [_SIZE_ITEM.match(p) for p in parts]
@@ -179,7 +209,7 @@ def _size_counts(t: str) -> int:
 
 def _clauses(spaced: str) -> list[str]:
     """The writer's clauses: split at their spaces (already commas), punctuation and after a question mark."""
-    return [c for c in re.split(r"(?<=[?？])|[，,。.!！~～]", spaced) if c] if spaced else []
+    return [c for c in re.split(r"(?<=[?？])|[，,。!！~～]|\.(?!\d)|(?<!\d)\.", spaced) if c] if spaced else []  # not 1.67
 
 
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
@@ -191,6 +221,9 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         several = _item_clauses(_clauses(spaced), at_least=2, variants_only=True)
         if several.action == "join":
             return several  # "鸡蛋一箱 茶一包", "按呢，清香2罐，浓香1罐": every item counts
+        listed, pairs = inventory(spaced)
+        if pairs >= 2 and not _ANNOUNCE.search(t) and not _TENTATIVE.search(t):
+            return RelayIntent("join", listed)  # "螺蛳粉5 番茄2", "黑色M 1 白色L 2": an order written as a list
     got = _read_text(t, spaced)
     each = re.search(r"(和|跟|与|同|、).{0,6}各", t) if got.action == "join" else None
     if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱": one each
@@ -199,9 +232,21 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     return got
 
 
+# A variant and a bare count, nothing else: "黑1", "茶色也来1"; in Latin letters the count stands apart
+# ("AirPods 1", not "iPhone15") and is small.
+_VARIANT_COUNT = re.compile(r"^(?:那|那就)?[\u4e00-\u9fff](?<![第周楼号层点月年天期])[\u4e00-\u9fff]{0,3}(?<![第周楼号层点月年天期拜])"
+                            r"(?:也来|也要|来|要)?(\d)$")
+_SERVICE_TIMES = re.compile(r"^(?:[\u4e00-\u9fffa-z]{1,8}?，?)?" + NUM + r"次$")
+_LATIN_VARIANT_COUNT = re.compile(r"^[a-z][a-z0-9]{1,15}，([1-5])$")
+_FAMILY_TICKETS = re.compile(r"^(?:我们?|我家|俺家|我哋)?(?:" + NUM + r"大)?(?:" + NUM + r"(?:小|细|娃|孩))?(?:人|位)?$")
+
+
 def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if not t:
         return NONE
+    family = _FAMILY_TICKETS.match(t)
+    if family and (family.group(1) or family.group(2)) and ("大" in t or len(t) > 2):
+        return RelayIntent("join", _num(family.group(1), 0) + _num(family.group(2), 0))  # "两大一小": three places
     if _AGREE.match(t):
         return NONE  # "+1 同感": agreeing with someone, not signing up
     if re.match(r"^\+\d{1,2}是.*(吗|么|意思|\?|？)", t):
@@ -229,7 +274,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     foreign = _FOREIGN_COUNT.search(spaced or t)
     if foreign and not _QUESTION.search(t):
         return RelayIntent("join", _FOREIGN_NUM[foreign.group(1) or foreign.group(2)])  # 一つお願いします, 두 개요
-    units = re.search(r"(?:^|[^\d.a-z])(\d{1,2})[ ，]?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?|bags?|cups?)(?![a-z])",
+    units = re.search(r"(?:^|[^\d.a-z])(\d{1,2})[ ，]?(pcs|pc|pax|sets?|boxes|box|packs?|bottles?|bags?|cups?|cars?|units?)(?![a-z])",
                       spaced or t)
     if units and not _QUESTION.search(t) and "?" not in (spaced or t):
         return RelayIntent("join", int(units.group(1)))  # "got it, 1 box"
@@ -241,6 +286,9 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         nums = [g for g in english.groups() if g and (g.isdigit() or g in ("one", "two"))]
         q = {"one": 1, "two": 2}.get(nums[0], None) if nums else 1
         return RelayIntent("join", q if q is not None else int(nums[0]))
+    said = _english_said(spaced or t)
+    if said is not None:
+        return said
     then = _THEN_JOIN.match(t) or _BARE_WITH_THANKS.match(t)
     if then:
         return RelayIntent("join", _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g)))))
@@ -252,8 +300,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
                 return head  # "我要三盒 能送护理液吗": a sign-up, then a question
     if re.search(r"就我(一个人|自己)(来|去)?$", t):
         return RelayIntent("set", 1)  # "我妈那天有事，就我一个人来"
-    enough = re.search(r"(只要|就我|就要)?" + NUM + UNIT + r"(就好|就够了?|就行|就可以)|(只要|就我)" + NUM + UNIT + r"(就够了?|了|吧)?$", t)
-    if enough and not _QUESTION.search(t[enough.end():]):
+    enough = re.search(r"(只要|就我|就要)?" + NUM + UNIT + r"(就好|就够了?|就行|就可以)|(只要|就我|只爱|净系要?|那就|都系|都是|还是)" + NUM + UNIT + r"(就够了?|了|吧)?$", t)
+    if enough and not _QUESTION.search(t[enough.end():]) and not re.search(r"是.{0,8}还是", t):
         q = _num(enough.group(2) or enough.group(6))
         return RelayIntent("set", q) if 0 < q <= 999 else NONE  # "一瓶就好", "我只要一套就够了", "就我一副"
     size_only = re.search(r"改成?\d{2,3}.{0,3}还是" + NUM + UNIT, t)
@@ -283,7 +331,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     questionish = (bool(_QUESTION.search(t)) or
                    (not asks_then_joins and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
         and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
-    if re.search(r"寻思|问问|考虑|商量|再说吧", t) and not re.search(r"\+\d", t):
+    if re.search(r"寻思|问问|考虑(?!好)|商量(?!好)|再说吧", t) and not re.search(r"\+\d", t):
         return NONE  # "我寻思要两袋 等我问问我媳妇": not decided yet
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
             and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
@@ -320,6 +368,12 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     bare = _BARE_COUNT.match(t)
     if bare:
         return RelayIntent("join", _num(bare.group(1)[0]))
+    times = _SERVICE_TIMES.match(re.split(r"[，,。.!！]", t)[0])
+    if times and not _ANNOUNCE.search(t):
+        return RelayIntent("join", _num(times.group(1)))  # "Luna 两次", "jiu jiu 1 ci": visits of a service card
+    variant = _VARIANT_COUNT.match(t) or _LATIN_VARIANT_COUNT.match(spaced or "")
+    if variant and not _ANNOUNCE.search(t):
+        return RelayIntent("join", int(variant.group(1)))  # "黑1", "茶色也来1", "AirPods 1"
     short = _SHORT_ITEM.match(t)
     if short and not _ANNOUNCE.search(t):
         q = line_quantity(t)  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件", "L一包 XL一包"
@@ -328,14 +382,62 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("join", 1)
     if _JOIN_ANY.search(t) and len(t) <= 16:
         return RelayIntent("join", 1)
-    return _item_clauses(clauses)
+    got = _item_clauses(clauses)
+    if got.action == "none" and spaced and not _ANNOUNCE.search(t) and not _TENTATIVE.search(t):
+        listed, pairs = inventory(spaced)
+        if pairs == 1 and 0 < listed <= 20:
+            return RelayIntent("join", listed)  # "ICU 护手霜3", "C款 1", "43码 1"
+    return got
+
+
+# Orders written as an inventory, counts without units: an item and its count per clause
+# ("螺蛳粉5", "次卡3"), or an item clause followed by one that is only its count ("红色120 1", "C款 1").
+# Counts with units are the item clauses' (_item_clauses); tallies, money and shares are left alone.
+_INV_ITEM_COUNT = re.compile(r"^(?P<item>[\u4e00-\u9fffa-z][\u4e00-\u9fffa-z0-9.\-]{0,9}?)(?:[x×*]|(?<=[\u4e00-\u9fff]))(?<![\d.\-])(?P<n>\d{1,2})$")
+_INV_COUNT = re.compile(r"^[x×*]?(?P<n>\d{1,2})$")
+_INV_LEAD = re.compile(r"^(ok|好的?|行|嗯|那就|那|我要|要|来|我)+")
+_INV_NOT_ITEM = re.compile(r"[点号月日周天岁度楼栋层室]$|^(第|周|礼拜|星期)")
+_INV_NOT_ORDER = re.compile(NUM + UNIT + r"|一共|总共|合计|共计|一人|每人|dollar|块|元|钱|[¥￥$]|分钟|小时|change|still|改|换")
+
+
+def inventory(spaced: str) -> tuple[int, int]:
+    """(units, item-count pairs) of a message written as a list of items and bare counts."""
+    if _INV_NOT_ORDER.search(spaced):
+        return 0, 0
+    total = pairs = 0
+    pending = False
+    for c in re.split(r"[，,、;；]+", spaced):
+        c = _INV_LEAD.sub("", re.sub(r"[^\w+\-.×*]+$", "", c)) if c else c
+        if not c:
+            continue
+        m = _INV_ITEM_COUNT.match(c)
+        if m and not _INV_NOT_ITEM.search(m.group("item")):
+            total, pairs, pending = total + int(m.group("n")), pairs + 1, False
+            continue
+        m = _INV_COUNT.match(c)
+        if m and pending:
+            total, pairs, pending = total + int(m.group("n")), pairs + 1, False
+        elif m:
+            return 0, 0  # a count with no item before it: not an inventory
+        else:
+            pending = len(c) <= 12 and not _INV_NOT_ITEM.search(c) and bool(re.search(r"[\u4e00-\u9fff]", c))
+    return (total, pairs) if 0 < total <= 999 else (0, 0)
 
 
 # A clause that is only a quantity ("一箱", "那两罐", "2盒"): with a name, a building or a remark
 # beside it ("8栋刘 一箱", "3座陳太 2盒 唔該", "老公同意了 两罐") it is the sign-up.
 _PURE_QUANTITY = re.compile(r"^(那|那就|我|就|还是|先)?([a-z]{1,3}码?|\d{2,3}码)?" + NUM + UNIT + r"$")
-_ITEM_CLAUSE = re.compile(r"^(?!.*(?:一顿|一人|每人|一次|一天|一个月))[\u4e00-\u9fffa-z]{1,6}?(?:(?P<n>" + NUM[1:-1] + r")" + UNIT + r"|[x×*](?P<x>\d{1,2})|(?P<b>俩|仨))$")
+_ITEM_CLAUSE = re.compile(r"^(?!.*(?:一顿|一人|每人|一次|一天|一个月))[\u4e00-\u9fffa-z]{1,6}?(?:(?P<n>" + NUM[1:-1] + r")" + UNIT + r"|[x×*](?P<x>\d{1,2})|(?P<b>俩|仨)"
+                          r"|(?<=[\u4e00-\u9fff])(?<!接龙|报名)(?<![接加报要来])(?P<x2>\d))$")  # "太陽鏡2" beside "鏡架5副"
 _TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|再说|够吗|多了|少了")
+
+
+def _variant_name(clause: str) -> bool:
+    """Whether an item clause names what it counts ("我要裙子一条", "太阳镜2"), not only restates a
+    sign-up ("我要两份", "接龙2份")."""
+    name = re.split(r"[x×*]?\d|" + NUM, clause, maxsplit=1)[0]
+    name = re.sub(r"^(那|那就)?(我要|我来|给我来|来|要)", "", name)
+    return bool(name) and not re.search(r"要|接龙|报名|报|来|就是|我|塞", name)
 
 
 def _item_clauses(clauses: list[str], at_least: int = 1, variants_only: bool = False) -> RelayIntent:
@@ -350,14 +452,13 @@ def _item_clauses(clauses: list[str], at_least: int = 1, variants_only: bool = F
     rest = [c for c, m in matched if not m]
     if at_least > 1 and len(items) < at_least:
         return NONE
-    if variants_only and any(re.search(r"要|接龙|报名|报|来|就是|我|塞", re.split(r"[x×*]?\d|" + NUM, m.string, maxsplit=1)[0])
-                             for m in items):
+    if variants_only and any(not _variant_name(m.string) for m in items):
         return NONE
     # One clause per item, the others a name, a room or a remark with no count in them:
     # "五花2斤 糟辣椒3瓶", "7-601 布洛芬1瓶 口罩1盒", "白色 x1，蓝色 x1", "27号院 挂机俩".
     if items and not any(re.search(NUM + UNIT + r"|给|帮|带", c) for c in rest) \
             and (len(items) > 1 or len(cleaned) > 1):
-        q = sum(_num(m.group("n") or m.group("x") or m.group("b")) for m in items)
+        q = sum(_num(m.group("n") or m.group("x") or m.group("b") or m.group("x2")) for m in items)
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if len(cleaned) < 2:
         return NONE
@@ -609,12 +710,33 @@ def understand(text: str, canonical_lines: Iterable[str] = (), sender_name: str 
     if native is None:
         if organiser and not _ORGANISER_SELF.search(_clean(text)):
             return NONE
+        text = from_pinyin(text)
         t, name = _clean(text), _clean(sender_name)
         if name and len(name) >= 2 and t.startswith(name) and len(t) > len(name):
             t = t[len(name):]  # "栗子 2颗" from 栗子: the sender wrote their own name first
         return _intent_from_text(t, _spaced(text))
     return summarise(list_credits(native[1], Counter(_clean(l) for l in canonical_lines), sender_name,
                                   organiser=organiser), sender_name, organiser)
+
+
+# Members who type pinyin ("wo yao yi xiang", "qu xiao ba"): the relay words and counts, back in
+# characters. Only whole messages in Latin letters are read this way, and only these syllables
+# (jiu, ba, qi are left alone: 就/酒/九, 吧/八, 起/七).
+_PINYIN = {"wo": "我", "yao": "要", "lai": "来", "gei": "给", "bao": "包",
+           "yi": "一", "liang": "两", "er": "二", "san": "三", "si": "四", "wu": "五", "liu": "六", "shi": "十",
+           "xiang": "箱", "he": "盒", "fen": "份", "zhang": "张", "tai": "台", "ge": "个", "jian": "件",
+           "ping": "瓶", "dai": "袋", "ci": "次", "tao": "套", "jin": "斤", "shuang": "双", "zhi": "支",
+           "qu xiao": "取消", "bu yao le": "不要了", "bu yao": "不要", "jie long": "接龙", "bao ming": "报名"}
+_PINYIN_WORD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _PINYIN), key=len, reverse=True)) + r")\b")
+_PINYIN_RELAY = re.compile(r"\b(wo yao|yao|lai|qu xiao|bu yao|jie long|bao ming)\b")
+
+
+def from_pinyin(text: str) -> str:
+    t = text.strip().lower()
+    if not t or not re.fullmatch(r"[a-z0-9 ,.!?~'+\-]+", t) or not _PINYIN_RELAY.search(t):
+        return text
+    t = _PINYIN_WORD.sub(lambda m: _PINYIN[m.group(1)], t)
+    return re.sub(r"(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])", "", t)  # one word again: "我要一张"
 
 
 def _spaced(text: str) -> str:
