@@ -254,6 +254,10 @@ def test_quantity_clauses_dialect_cancels_and_a_member_removing_their_own_line()
     assert line_quantity("阿珠 二十克") == 20
     reader = RelayReader()
     head = "#接龙\n冬笋 5斤一箱\n例 城南 阿芬 1箱\n\n"
+    assert reader.read(head + "1. 团长阿芬 1箱", "团长阿芬").action == "none"  # the organiser's opening list
+    assert reader.read(head + "1. 团长阿芬 1箱\n2. 城东 小周 1箱", "城东-小周").quantity == 1
+    reader = RelayReader()
+    reader.read("冬笋到了 5斤一箱 要的接龙", "团长阿芬")
     assert reader.read(head + "1. 城东 小周 1箱", "城东-小周").quantity == 1
     assert reader.read(head + "1. 城东 小周 1箱\n2. 城西 老陆 2箱", "城西-老陆").quantity == 2
     assert reader.read(head + "1. 城东 小周 1箱", "城西-老陆").action == "cancel"
@@ -372,3 +376,30 @@ def test_inventory_orders_mixed_item_units_and_partial_removals():
         assert (got.action, got.quantity) == ("cancel", q), text
     assert understand("上衣莫要了 去年那件还新得很").action == "cancel"
     assert understand("那我刚才那盒换成大号的，还是一盒").action == "set"
+
+
+def test_visits_sizes_homophones_corrections_and_partial_withdrawals():
+    """Round 7 forms (t18–t20): visits of a service card (次) only where they count visits, cake
+    sizes and dioptres beside a count, voice-input homophones of units, a sender restating what they
+    meant, not signing up yet, 给…买, one of the sender's units withdrawn, restated totals with +/x,
+    Cantonese 拎/试/部/咁/再要多件, grams, and a price question is not a sign-up."""
+    from bot.relay.parse import understand
+
+    for text, q in (("2次 5Q21", 2), ("我堂客的车也搞一次 3K77", 1), ("再加一次纯色 给我妈", 1), ("6寸一个", 1),
+                    ("4寸两个", 2), ("21一支 28一支", 2), ("那110红色一套 140红色一套", 2), ("我要流心奶黄两和", 2),
+                    ("给我老娘买一份她腰不好", 1), ("女 驼色L 1件 黑色L 1件", 2), ("A2 B1", 3), ("接龙5克", 5),
+                    ("咁試兩支先", 2), ("咁2箱，星期三帶Milo嚟", 2), ("再要多件米白M俾媽咪", 1), ("好，一部，九龍城", 1),
+                    ("2 cases please", 2), ("鱼油+1，另外想问有无腥味的吗", 1)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    for text in ("跟服务台说了两次没人管", "商场二楼嗰间美甲做一次几钱", "那先不接龙 验了再讲", "大概40分钟一台",
+                 "换4条tyre 一共几钱 boss", "金毛30kg 要几盒够半年？", "一克拉的钻戒大概啥价位", "有冇得分期？有就要一部",
+                 "老公偷偷买咗一部 🙄 我删咗", "金重跟票上写的差了0.3克 你们这秤准吗", "伊拉讲+1 就是一盒对伐"):
+        assert understand(text).action == "none", text
+    for text, q in (("语音打错哒 是两盒", 2), ("哈哈 一盒 不是一河", 1), ("我+1改成+2", 2), ("报名x1 改成x2", 2),
+                    ("三箱俺家放不下 两箱吧", 2), ("小吕你记错了 俺就一台", 1)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("set", q), text
+    got = understand("崽俚房间那台先不要 他下学期住校")
+    assert (got.action, got.quantity) == ("cancel", 1)
+    assert understand("我的那份不要了").quantity == 0   # the sender's whole sign-up
