@@ -107,7 +107,7 @@ def test_reader_keeps_what_each_name_holds():
     ("三个小时左右", ("none", 0)), ("还有20颗左右", ("none", 0)), ("超好用 我第三瓶了", ("none", 0)),
     ("2台能便宜点吗 给我老家亲戚带的", ("none", 0)), ("还有名额吗 算我一台", ("join", 1)),
     ("我那两箱退掉吧 家里不吃了", ("cancel", 0)), ("那我改成两副吧", ("set", 2)),
-    ("那我也来一对吧", ("join", 1)), ("我也要一箱嘛", ("join", 1)), ("行 那就两台", ("join", 2)), ("1 谢谢", ("join", 1)),
+    ("那我也来一对吧", ("join", 1)), ("我也要一箱嘛", ("join", 1)), ("行 那就两台", ("set", 2)), ("1 谢谢", ("join", 1)),
     ("count me in", ("join", 1)), ("2 pcs for me", ("join", 2)), ("me and my mum, 2 pax", ("join", 2)),
     ("how much for 2 boxes?", ("none", 0)), ("这个对吧", ("none", 0)), ("要洗好久嘛", ("none", 0)),
 ])
@@ -403,3 +403,19 @@ def test_visits_sizes_homophones_corrections_and_partial_withdrawals():
     got = understand("崽俚房间那台先不要 他下学期住校")
     assert (got.action, got.quantity) == ("cancel", 1)
     assert understand("我的那份不要了").quantity == 0   # the sender's whole sign-up
+
+
+def test_b19_forms_pinyin_units_assent_cantonese_take_back_and_the_help_count():
+    """Forms b19 showed once opened (round 7): pinyin counts with a unit and no relay word, 好嘛
+    before an order, 减返, 同问+1, 香 for 箱 by voice, 给我来张, 配一副, a question is no cancellation,
+    and the second sign-up in "我要2颗 帮我老妈也要2颗" counted with its own number."""
+    from bot.relay.parse import understand
+
+    for text, q in (("wuliangye 1 ping, merci", 1), ("hao, 2 tai, yi tai gei wo ma", 2), ("1 wei, merci", 1),
+                    ("好嘛 猫粮两袋", 2), ("小英我要一香脐橙", 1), ("给我来张", 1), ("那我再配一副新的吧", 1),
+                    ("我要2颗 帮我老妈也要2颗", 4)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    assert understand("我减返一件 淨係要黑色S").action == "cancel"
+    for text in ("同问+1 周末节假日能用吗", "-25的有没有 便宜点不"):
+        assert understand(text).action == "none", text

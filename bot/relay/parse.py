@@ -77,7 +77,7 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.℃°度])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
-    re.compile(r"(?<![\d满加增])减" + NUM + UNIT + r"(?!钱)"),  # "王哥 减一只", "我减一盒 4盒就好" (not 满300减50块)
+    re.compile(r"(?<![\d满加增])减(?:返|番|咗)?" + NUM + UNIT + r"(?!钱)"),  # "王哥 减一只", "我减一盒 4盒就好" (not 满300减50块)
     re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|减脱|去掉|删掉)" + NUM + UNIT),
     re.compile(r"(我|我这个?|我那个?|我的)少" + NUM + UNIT),  # "我这个少一板": one fewer
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
@@ -118,6 +118,8 @@ _JOIN_PATTERNS = [
     re.compile(r"^再\+?(\d)$"),  # "再1": one more
     re.compile(r"^(\d)$"),  # a bare "1" or "2" in a relay thread is a +1, a +2 (every writer labels it so)
     re.compile(r"帮.{0,10}带" + NUM + UNIT),
+    re.compile(r"(给我来|来|整|给我整)()(张|份|盒|件|瓶|箱|袋|包|个)$"),  # "给我来张"
+    re.compile(r"(再配|配)" + NUM + UNIT),
     re.compile(r"(给|帮|替).{1,6}买(?!了|过|的)" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
@@ -171,7 +173,7 @@ _ENGLISH_ME = re.compile(r"(?:^|[^a-z])me[ ，]?(\d{1,2})(?!\d)")
 _FOREIGN_NUM = {"一つ": 1, "ひとつ": 1, "1つ": 1, "二つ": 2, "ふたつ": 2, "2つ": 2, "三つ": 3, "みっつ": 3, "3つ": 3,
                 "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3}
 _FOREIGN_COUNT = re.compile(r"(一つ|ひとつ|1つ|二つ|ふたつ|2つ|三つ|みっつ|3つ)|(?<![가-힣])(한|하나|두|둘|세|셋) ?개")
-_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了|同问|同求)")
+_AGREE = re.compile(r"^\+1(同感|同意|赞|说得对|确实|真的|附议|太对了|同问|同求)|^(同问|同求|同感)\+1")
 
 
 # "110 一套", "深灰43码两对", "130来2，120来1": a size (children's heights, shoe sizes) and a count each.
@@ -246,13 +248,16 @@ _LATIN_VARIANT_COUNT = re.compile(r"^[a-z][a-z0-9]{1,15}，([1-5])$")
 _FAMILY_TICKETS = re.compile(r"^(?:我们?|我家|俺家|我哋)?(?:" + NUM + r"大)?(?:" + NUM + r"(?:小|细|娃|孩))?(?:人|位)?$")
 
 
-_HOMOPHONE_UNITS = {"和": "盒", "河": "盒", "评": "瓶", "平": "瓶", "幅": "副", "带": "袋"}
+_HOMOPHONE_UNITS = {"和": "盒", "河": "盒", "评": "瓶", "平": "瓶", "幅": "副", "带": "袋", "香": "箱"}
 
 
 def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if not t:
         return NONE
-    t = re.sub(r"(?<=[两二三四五六七八九十俩])([和河评平幅带])(?=$|[，,]|跟|给)", lambda m: _HOMOPHONE_UNITS[m.group(1)], t)
+    t = re.sub(r"(?<=[两二三四五六七八九十俩])([和河评平幅带])(?=$|[，,]|跟|给)|(?<=[一两二三四五六七八九十俩])(香)(?=[\u4e00-\u9fff]{1,3}(?!味|水|气))",
+               lambda m: _HOMOPHONE_UNITS[m.group(1) or m.group(2)], t)
+    t = re.sub(r"^(好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)(?=[，,]?.)", "", t)  # assent, not a question
+    spaced = re.sub(r"^(好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)[，,]", "", spaced)
     family = _FAMILY_TICKETS.match(t)
     if family and (family.group(1) or family.group(2)) and ("大" in t or len(t) > 2):
         return RelayIntent("join", _num(family.group(1), 0) + _num(family.group(2), 0))  # "两大一小": three places
@@ -304,7 +309,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return said
     then = _THEN_JOIN.match(t) or _BARE_WITH_THANKS.match(t)
     if then:
-        return RelayIntent("join", _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g)))))
+        # "那就两本" after a staff answer states the sender's total: a sign-up when they hold nothing
+        # yet, nothing new when they already hold it
+        q = _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))))
+        return RelayIntent("set" if then.re is _THEN_JOIN and then.group(2).startswith("那就") else "join", q)
     if spaced and _QUESTION.search(t):
         first = next(iter(_clauses(spaced)), "")
         if first and first != spaced:
@@ -332,7 +340,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("cancel", 0)
     for pat in _CANCEL_QTY:
         m = pat.search(t)
-        if m and not re.search(r"(吗|么|嘛|呢|\?|？)$", t) and not re.match(r".{0,3}(吗|么|嘛|呢|\?|？)", t[m.end():]):
+        if m and not re.search(r"(吗|么|嘛|呢|\?|？)$", t) and not re.match(r".{0,3}(吗|么|嘛|呢|\?|？)", t[m.end():]) \
+                and not re.search(r"有没有|有冇|(?<!不)([\u4e00-\u9fff])不\1|留.{0,3}不", t):
             # "-35够吗 我们那边零下四十": asks about a temperature
             nums = [g for g in m.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))]
             return RelayIntent("cancel", _num(nums[0] if nums else None))
@@ -375,7 +384,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
             q = _num(nums[0] if nums else None)
             more = _MORE.search(t, m.end())
             if more:  # "我要1组 再帮我闺蜜拍1组": one message, two sign-ups
-                q += _num(more.group(2))
+                q += _num(more.group(3))  # group 2 is the verb inside 帮我…要
             return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if questionish:
         return NONE
@@ -749,6 +758,7 @@ _PINYIN = {"wo": "我", "yao": "要", "lai": "来", "gei": "给", "bao": "包",
            "yi": "一", "liang": "两", "er": "二", "san": "三", "si": "四", "wu": "五", "liu": "六", "shi": "十",
            "xiang": "箱", "he": "盒", "fen": "份", "zhang": "张", "tai": "台", "ge": "个", "jian": "件",
            "ping": "瓶", "dai": "袋", "ci": "次", "tao": "套", "jin": "斤", "shuang": "双", "zhi": "支",
+           "wei": "位", "ge ren": "个人",
            "qu xiao": "取消", "bu yao le": "不要了", "bu yao": "不要", "jie long": "接龙", "bao ming": "报名"}
 _PINYIN_WORD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _PINYIN), key=len, reverse=True)) + r")\b")
 _PINYIN_RELAY = re.compile(r"\b(wo yao|yao|lai|qu xiao|bu yao|jie long|bao ming)\b")
@@ -756,9 +766,11 @@ _PINYIN_RELAY = re.compile(r"\b(wo yao|yao|lai|qu xiao|bu yao|jie long|bao ming)
 
 def from_pinyin(text: str) -> str:
     t = text.strip().lower()
-    if not t or not re.fullmatch(r"[a-z0-9 ,.!?~'+\-]+", t) or not _PINYIN_RELAY.search(t):
+    if not t or not re.fullmatch(r"[a-z0-9 ,.!?~'+\-]+", t) or not (
+            _PINYIN_RELAY.search(t) or re.search(r"\b\d{1,2} (ping|tai|fen|wei|ge|he|xiang|zhang|jian|dai|bao|tao|jin)\b", t)):
         return text
     t = _PINYIN_WORD.sub(lambda m: _PINYIN[m.group(1)], t)
+    t = re.sub(r"(?<=\d) (?=[\u4e00-\u9fff])", "", t)  # "1 ping" → "1瓶"
     return re.sub(r"(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])", "", t)  # one word again: "我要一张"
 
 
