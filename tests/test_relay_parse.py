@@ -419,3 +419,27 @@ def test_b19_forms_pinyin_units_assent_cantonese_take_back_and_the_help_count():
     assert understand("我减返一件 淨係要黑色S").action == "cancel"
     for text in ("同问+1 周末节假日能用吗", "-25的有没有 便宜点不"):
         assert understand(text).action == "none", text
+
+
+def test_b20_forms_totals_only_one_of_the_names_and_questions_between():
+    """Forms b20 showed once opened (round 7): a stated total is the sender's total, "只要姐姐一套"
+    keeps one, "减1" after a count, a sign-up across clauses before a question, a size change to
+    3XL, a verb before the count, "不" ending a question before "要两台"."""
+    from bot.relay.parse import RelayReader, understand
+
+    reader = RelayReader()
+    reader.read("维生素D 团购 要的接龙", "李医生")
+    assert reader.read("我婆婆要两瓶", "小芳").quantity == 2
+    got = reader.read("我婆婆又说给我公公也要一瓶 那就一共三瓶了", "小芳")
+    assert (got.action, got.quantity) == ("join", 3)  # the list line's total, one more in the ledger
+    assert reader.held["小芳"] == 3
+    assert understand("左右500度 各兩盒 共4盒").quantity == 4
+    assert understand("弟弟的先不配了 只要姐姐一套").action == "set"
+    got = understand("实习生说她不喝奶茶 我那2杯减1")
+    assert (got.action, got.quantity) == ("cancel", 1)
+    for text, q in (("接龙 一箱 甜不甜哦", 1), ("那儿童口罩来两包 感冒灵一盒", 3), ("白银能送不 要两台", 2),
+                    ("ok 那 S白色1 L黑色1，另一件给男朋友", 2)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    assert understand("男款那套换成3XL吧 老头子又胖了").action == "none"
+    assert understand("眼镜才配一个月 镜片就脱膜了 质量太差").action == "none"

@@ -77,6 +77,7 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.℃°度])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
+    re.compile(r"(?<![\d满加增])减(\d)$"),  # "我那2杯减1"
     re.compile(r"(?<![\d满加增])减(?:返|番|咗)?" + NUM + UNIT + r"(?!钱)"),  # "王哥 减一只", "我减一盒 4盒就好" (not 满300减50块)
     re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|减脱|去掉|删掉)" + NUM + UNIT),
     re.compile(r"(我|我这个?|我那个?|我的)少" + NUM + UNIT),  # "我这个少一板": one fewer
@@ -119,7 +120,7 @@ _JOIN_PATTERNS = [
     re.compile(r"^(\d)$"),  # a bare "1" or "2" in a relay thread is a +1, a +2 (every writer labels it so)
     re.compile(r"帮.{0,10}带" + NUM + UNIT),
     re.compile(r"(给我来|来|整|给我整)()(张|份|盒|件|瓶|箱|袋|包|个)$"),  # "给我来张"
-    re.compile(r"(再配|配)" + NUM + UNIT),
+    re.compile(r"(?<![才刚已])(再配|配)" + NUM + UNIT + r"(?!月|天|年|礼拜|星期)"),
     re.compile(r"(给|帮|替).{1,6}买(?!了|过|的)" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
@@ -141,7 +142,7 @@ _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?
 
 
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
-_RESTATE = re.compile(r"(改咗做|改咗|改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)[+x×*]?" + NUM + UNIT + "?(?![\d]|(?<=\d)(的|码|号|cm|度))")
+_RESTATE = re.compile(r"(改咗做|改咗|改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)[+x×*]?" + NUM + UNIT + "?(?![\d]|x{0,3}l(?![a-z])|xs|(?<=\d)(的|码|号|cm|度))")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
 _CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我|我嗰|我𠮶|我个|帮我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|撤咗|退咗|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
@@ -314,7 +315,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         q = _num(next(g for g in then.groups() if g and (g.isdigit() or all(c in CN_NUM for c in g))))
         return RelayIntent("set" if then.re is _THEN_JOIN and then.group(2).startswith("那就") else "join", q)
     if spaced and _QUESTION.search(t):
-        first = next(iter(_clauses(spaced)), "")
+        parts = _clauses(spaced)
+        first = next(iter(parts), "")
+        if len(parts) > 2 and re.fullmatch(r"接龙|报名|\+\d|我要|我也要", _clean(first)) and _PURE_QUANTITY.match(_clean(parts[1])):
+            first = first + parts[1]  # "接龙 一箱", then the question
         if first and first != spaced:
             head = _intent_from_text(_clean(first))
             if head.action == "join" and re.search(NUM + UNIT + r"|^[^讲说是]{0,10}\+\d{1,2}$", _clean(first)) and not re.search(r"太|不|没", first) \
@@ -328,6 +332,9 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if enough and not _QUESTION.search(t[enough.end():]) and not re.search(r"是.{0,8}还是", t):
         q = _num(enough.group(2) or enough.group(6))
         return RelayIntent("set", q) if 0 < q <= 999 else NONE  # "一瓶就好", "我只要一套就够了", "就我一副"
+    only = re.search(r"只要[\u4e00-\u9fff]{1,4}?(那|一)" + UNIT + r"(了|吧)?$", t)
+    if only and not _QUESTION.search(t):
+        return RelayIntent("set", 1)
     size_only = re.search(r"改成?\d{2,3}.{0,3}还是" + NUM + UNIT, t)
     if size_only:
         return RelayIntent("set", _num(size_only.group(1)))  # "把我的32改成33，还是一双": a size changed, not the count
@@ -340,6 +347,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("cancel", 0)
     for pat in _CANCEL_QTY:
         m = pat.search(t)
+        if m and m.group(0).startswith("不要") and "不，要" in (spaced or ""):
+            continue
         if m and not re.search(r"(吗|么|嘛|呢|\?|？)$", t) and not re.match(r".{0,3}(吗|么|嘛|呢|\?|？)", t[m.end():]) \
                 and not re.search(r"有没有|有冇|(?<!不)([\u4e00-\u9fff])不\1|留.{0,3}不", t):
             # "-35够吗 我们那边零下四十": asks about a temperature
@@ -367,9 +376,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if minus and not questionish:
         return RelayIntent("cancel", int(minus.group(1)))
     total = _TOTAL.search(t)
-    if total and not questionish and (_FIRST_PERSON.search(t[:total.start()]) or total.start() == 0):
+    if total and not questionish and (_FIRST_PERSON.search(t[:total.start()]) or total.start() == 0
+                                      or re.search(r"各" + NUM + UNIT, t[:total.start()]) or t[:total.start()].endswith("那就")):
         q = _num(total.group(2))
-        return RelayIntent("join", q) if 0 < q <= 999 else NONE
+        return RelayIntent("set", q) if 0 < q <= 999 else NONE  # "那就一共三瓶了": the total, not three more
     each_plus = [m for m in (re.match(r"^(?:ok|then|那|好|嗯)*\+(\d{1,2})(?![\d.])", _clean(c)) for c in clauses) if m]
     if len(each_plus) >= 2 and not questionish:  # "ok then +1 strawberry, +1 niunan": one +N per flavour
         return RelayIntent("join", sum(int(m.group(1)) for m in each_plus))
@@ -411,7 +421,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     got = _item_clauses(clauses)
     if got.action == "none" and spaced and not _ANNOUNCE.search(t) and not _TENTATIVE.search(t):
         listed, pairs = inventory(spaced)
-        if pairs == 1 and 0 < listed <= 20:
+        if pairs >= 1 and 0 < listed <= 20:
             return RelayIntent("join", listed)  # "ICU 护手霜3", "C款 1", "43码 1"
     return got
 
@@ -462,7 +472,7 @@ def _variant_name(clause: str) -> bool:
     """Whether an item clause names what it counts ("我要裙子一条", "太阳镜2"), not only restates a
     sign-up ("我要两份", "接龙2份")."""
     name = re.split(r"[x×*]?\d|" + NUM, clause, maxsplit=1)[0]
-    name = re.sub(r"^(那|那就)?(我要|我来|给我来|来|要)", "", name)
+    name = re.sub(r"(来|要|拿|整)$", "", re.sub(r"^(那|那就)?(我要|我来|给我来|来|要)", "", name))
     return bool(name) and not re.search(r"要|接龙|报名|报|来|就是|我|塞", name)
 
 
