@@ -443,3 +443,19 @@ def test_b20_forms_totals_only_one_of_the_names_and_questions_between():
         assert (got.action, got.quantity) == ("join", q), text
     assert understand("男款那套换成3XL吧 老头子又胖了").action == "none"
     assert understand("眼镜才配一个月 镜片就脱膜了 质量太差").action == "none"
+
+
+def test_one_each_without_a_verb_and_the_last_restatement():
+    """"我外孙和外孙女各一套" and "我爸我妈各一副" are one each; "我跟我婆婆一人一张" is two when no
+    total is given (and stays two when it is: "两张 我和我儿子一人一张"); of two restatements the last
+    counts; several items for someone named first all count."""
+    from bot.relay.parse import understand
+
+    for text, q in (("我外孙和外孙女各一套，刻 乐乐 和 安安", 2), ("我爸我妈各一副", 2), ("我跟我婆婆一人一张 记我名字", 2),
+                    ("两张 我和我儿子一人一张", 2), ("给我爸 王满仓 西沟村 立普妥4盒 阿司匹林2盒", 6)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    got = understand("我改一下 1副改成2副")
+    assert (got.action, got.quantity) == ("set", 2)
+    assert understand("浩浩他妈说已经在医院配了 撤回吧").action == "cancel"
+    assert understand("大伙儿注意了，一袋够做十碗，十五块一袋，想带回家的明儿下班前报个数").action == "none"

@@ -89,7 +89,7 @@ _CANCEL_QTY = [
     re.compile(r"(?:^|[^a-z])minus ?(\d{1,2}|one)(?!\d)"),  # "minus 1 lah"
 ]
 _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要喽|不要咯|唔要喇|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
-                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])"
+                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])|(?<!能)(?<!可以)撤回吧?$|撤了吧?$"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
@@ -233,9 +233,22 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
             return RelayIntent("join", listed)  # "螺蛳粉5 番茄2", "黑色M 1 白色L 2": an order written as a list
     got = _read_text(t, spaced)
     each = re.search(r"(和|跟|与|同|、).{0,6}各", t) if got.action == "join" else None
-    if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱": one each
-        q = got.quantity * (1 + len(re.findall(r"和|跟|与|同|、", t[:each.end()])))
+    if got.action == "join" and not each and len(re.findall(NUM + UNIT, t.replace("一人", ""))) == 1:
+        each = re.search(r"(和|跟|与|同|、).{0,6}一人(?=" + NUM + UNIT + ")", t)  # "我跟我婆婆一人一张", no total given
+        if each and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
+            each = None  # the count read was a total ("我和室友一人一个 +2")
+    if got.action == "join" and not each:
+        each = re.match(r"^(我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)  # "我爸我妈各一副"
+    if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱", "我跟我婆婆一人一张": one each
+        q = got.quantity * max(2, 1 + len(re.findall(r"和|跟|与|同|、", t[:each.end()])))
         return RelayIntent("join", q, got.line) if q <= 999 else NONE
+    alone = re.search(r"(?:(和|跟|与|同|、).{0,6}(?:各|一人)|^[\u4e00-\u9fffa-z]{2,8}?各)" + NUM + UNIT, t) \
+        if got.action == "none" and not _TENTATIVE.search(t) and not any(
+            _QUESTION.search(_clean(c)) for c in (_clauses(spaced) or [t])) else None
+    if alone:  # "我外孙和外孙女各一套", "我爸我妈各一副", "苗苗禾禾 各一套": no verb, one each
+        people = max(2, 1 + len(re.findall(r"和|跟|与|同|、", t[:alone.end()])))
+        q = _num(alone.group(2)) * people
+        return RelayIntent("join", q) if 0 < q <= 999 else NONE
     return got
 
 
@@ -338,7 +351,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     size_only = re.search(r"改成?\d{2,3}.{0,3}还是" + NUM + UNIT, t)
     if size_only:
         return RelayIntent("set", _num(size_only.group(1)))  # "把我的32改成33，还是一双": a size changed, not the count
-    total_now = _RESTATE.search(t)
+    total_now = ([m for m in _RESTATE.finditer(t)] or [None])[-1]
     if total_now and not _QUESTION.search(t[total_now.end():]):
         q = _num(total_now.group(2))
         return RelayIntent("set", q) if 0 <= q <= 999 else NONE
@@ -492,7 +505,8 @@ def _item_clauses(clauses: list[str], at_least: int = 1, variants_only: bool = F
         return NONE
     # One clause per item, the others a name, a room or a remark with no count in them:
     # "五花2斤 糟辣椒3瓶", "7-601 布洛芬1瓶 口罩1盒", "白色 x1，蓝色 x1", "27号院 挂机俩".
-    if items and not any(re.search(NUM + UNIT + r"|给|帮|带", c) for c in rest) \
+    if items and not any(re.search(NUM + UNIT, c) or (re.search(r"给|帮|带", c) and not (len(items) >= 2 and re.fullmatch(r"(给|帮|替)(我|俺)?[\u4e00-\u9fff]{1,3}", c)))
+                           for c in rest) \
             and (len(items) > 1 or len(cleaned) > 1):
         q = sum(_num(m.group("n") or m.group("x") or m.group("b") or m.group("x2")) for m in items)
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
