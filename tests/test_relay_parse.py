@@ -459,3 +459,26 @@ def test_one_each_without_a_verb_and_the_last_restatement():
     assert (got.action, got.quantity) == ("set", 2)
     assert understand("浩浩他妈说已经在医院配了 撤回吧").action == "cancel"
     assert understand("大伙儿注意了，一袋够做十碗，十五块一袋，想带回家的明儿下班前报个数").action == "none"
+
+
+def test_t21_t22_forms_seats_visits_letters_and_questions_before_a_sign_up():
+    """Round 7 (t21, t22): seats (席), a visit count among a name and a floor, a style letter and a
+    Latin product name before their counts, a sign-up in a clause after a question, 整件/加条 as one,
+    两个都报, 报上, 只来/只做 one, 左…右…各一盒, a total already said before 各, a total aimed at
+    (凑够10粒), shirt numbers and sizes that are not counts."""
+    from bot.relay.parse import understand
+
+    for text, q in (("林美玲 2席", 2), ("小陈 17楼 1次", 1), ("B 1", 1), ("IPA 2打 小麦 2打 年会用", 4),
+                    ("可以寄伦敦吗 要3盒 帮室友带的", 3), ("给俺家闺女整件卡其色160", 1), ("好看 再给我加条XL给我妈", 1),
+                    ("那我和我家老秦两个都报", 2), ("那中 给我报上", 1), ("我要左250右275 各一盒", 2),
+                    ("两张 我跟我老婆各一张", 2), ("加多5粒 凑够10粒", 5), ("那生熟各一饼", 2), ("那先给我一瓶 我回去问问医生", 1),
+                    ("还能带个朋友吗 再加1张", 1), ("那再帮我爸办一张", 1)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("join", q), text
+    for text in ("吴浩 23 XL 一套",):
+        assert understand(text).quantity == 1, text
+    for text in ("我185 75kg 着咩码", "学长 7号好像有人要了 我换成11"):
+        assert understand(text).action == "none", text
+    assert understand("兴庆区 小的那台上个月刚做过 只做一台").action == "set"
+    assert understand("想了想我新抱不戴这些 少一条").action == "cancel"
+    assert understand("老伴儿膝盖疼不想出门 把她名字去了吧").action == "cancel"

@@ -19,7 +19,7 @@ CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "仨": 3, "二": 2, "贰": 2, 
           "七": 7, "八": 8, "九": 9, "十": 10}
 NUM = r"((?<![\d.])\d{1,3}|[一壹两俩仨二贰三叁四五六七八九十]{1,3})"  # not the 3 of "0.3克"
 UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
-        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|樽|针|克(?!拉)|部(?!分|门)|打(?!折|包|开|电话|车))")
+        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|樽|针|席|克(?!拉)|部(?!分|门)|打(?!折|包|开|电话|车))")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ _QUESTION = re.compile(r"(?<!不)([\u4e00-\u9fff])[不没唔]\1"  # 多不多, �
                        r"|(吗|么|嘛|\?|？|呢|能不能|可不可以|要不要|是不是|怎么|如何|多少|几|不|没|没有|不咯|伐|冇)$"
                        r"|怎么|如何|要不要|能不能|可以.*吗|多少|几点|几号|哪里|什么|多久|多长时间|啥时候|什么时候|是多大|多大的|多重"
                        r"|几(张|份|个|盒|箱|位|斤|袋|件|瓶)|能领|能要几|能买几|多钱|哪个|哪款|哪种|咋个|咋样|咋办|咋付"
-                       r"|是.{1,8}还是|系咪|系唔系|定系|^请问|咋不|咋没|几块|几多|几钱")
+                       r"|是.{1,8}还是|系咪|系唔系|定系|^请问|咋不|咋没|几块|几多|几钱|咩")
 _CANCEL_QTY = [
     re.compile(r"^-" + NUM + UNIT + r"?(?![\d.℃°度])"),
     re.compile(r"^减" + NUM + UNIT + r"?"),
@@ -87,9 +87,10 @@ _CANCEL_QTY = [
     re.compile(r"去掉(他|她|我妈|我爸|.{1,3})那()" + UNIT),
     re.compile(r"(?<=[件个盒条支瓶包袋箱份张台双副罐斤])去" + NUM + UNIT + r"|去" + NUM + UNIT + r"剩"),  # "俺那两件去一件", "去一条 剩一条"
     re.compile(r"(?:^|[^a-z])minus ?(\d{1,2}|one)(?!\d)"),  # "minus 1 lah"
+    re.compile(r"(?<![多减至最缺])少" + NUM + UNIT + r"$"),  # "想了想我新抱不戴这些 少一条"
 ]
 _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要喽|不要咯|唔要喇|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
-                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])|(?<!能)(?<!可以)撤回吧?$|撤了吧?$"
+                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])|(?<!能)(?<!可以)撤回吧?$|撤了吧?$|名字(去了|去掉|划掉|删了)"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
@@ -120,8 +121,10 @@ _JOIN_PATTERNS = [
     re.compile(r"^(\d)$"),  # a bare "1" or "2" in a relay thread is a +1, a +2 (every writer labels it so)
     re.compile(r"帮.{0,10}带" + NUM + UNIT),
     re.compile(r"(给我来|来|整|给我整)()(张|份|盒|件|瓶|箱|袋|包|个)$"),  # "给我来张"
+    re.compile(r"(整|也来|来|再加|加)()(件|张|双|套|副|台|条)(?!人|\d)"),  # "给俺家闺女整件卡其色160", "再给我加条XL"
+    re.compile(r"(俩|两)个?都(整|要|做|报)"),
     re.compile(r"(?<![才刚已])(再配|配)" + NUM + UNIT + r"(?!月|天|年|礼拜|星期)"),
-    re.compile(r"(给|帮|替).{1,6}买(?!了|过|的)" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
+    re.compile(r"(给|帮|替).{1,6}(买|办|订)(?!了|过|的)" + NUM + UNIT),  # "那再帮我爸办一张"  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
@@ -220,6 +223,8 @@ def _clauses(spaced: str) -> list[str]:
 
 
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
+    aim = r"凑(够|齐|满)" + NUM + UNIT + "?"  # "加多5粒 凑够10粒": the 10 is the total aimed at
+    t, spaced = re.sub(aim, "", t) or t, re.sub(aim, "", spaced)
     sized = _size_counts(spaced or t)
     if 0 < sized <= 999:
         return RelayIntent("join", sized)
@@ -238,7 +243,9 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         if each and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
             each = None  # the count read was a total ("我和室友一人一个 +2")
     if got.action == "join" and not each:
-        each = re.match(r"^(我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)  # "我爸我妈各一副"
+        each = re.match(r"^(那|我要|给我)?(左.{1,5}右.{1,5}|我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2}|[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)  # "我爸我妈各一副", "生熟各一饼"
+    if each and re.match(NUM, t[each.end():]) and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
+        each = None  # "两张 我跟我老婆各一张": the total was said
     if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱", "我跟我婆婆一人一张": one each
         q = got.quantity * max(2, 1 + len(re.findall(r"和|跟|与|同|、", t[:each.end()])))
         return RelayIntent("join", q, got.line) if q <= 999 else NONE
@@ -345,13 +352,15 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if enough and not _QUESTION.search(t[enough.end():]) and not re.search(r"是.{0,8}还是", t):
         q = _num(enough.group(2) or enough.group(6))
         return RelayIntent("set", q) if 0 < q <= 999 else NONE  # "一瓶就好", "我只要一套就够了", "就我一副"
-    only = re.search(r"只要[\u4e00-\u9fff]{1,4}?(那|一)" + UNIT + r"(了|吧)?$", t)
+    only = re.search(r"只(要|来|剩|做|报)[\u4e00-\u9fffa-z]{0,6}?(那|一)" + UNIT + r"(了|吧)?$", t)
     if only and not _QUESTION.search(t):
         return RelayIntent("set", 1)
     size_only = re.search(r"改成?\d{2,3}.{0,3}还是" + NUM + UNIT, t)
     if size_only:
         return RelayIntent("set", _num(size_only.group(1)))  # "把我的32改成33，还是一双": a size changed, not the count
     total_now = ([m for m in _RESTATE.finditer(t)] or [None])[-1]
+    if total_now and not total_now.group(3) and re.fullmatch(r"\d{2,}", total_now.group(2)):
+        total_now = None
     if total_now and not _QUESTION.search(t[total_now.end():]):
         q = _num(total_now.group(2))
         return RelayIntent("set", q) if 0 <= q <= 999 else NONE
@@ -375,10 +384,14 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     # starts with +N and then asks something ("+1 什么时候到") still is one.
     clauses = _clauses(spaced)
     asks_then_joins = bool(clauses) and re.search(r"(算我|我要|给我来|给我|来|要)" + NUM, _clean(clauses[-1]))
-    questionish = (bool(_QUESTION.search(t)) or
-                   (not asks_then_joins and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
+    asked_at = next((i for i, c in enumerate(clauses) if _QUESTION.search(_clean(c))), None)
+    joins_after = asked_at is not None and any(
+        re.search(r"(算我|我要|我也要|给我来|给我|来|要|再加)" + NUM + UNIT, _clean(c)) and not _QUESTION.search(_clean(c))
+        and not re.search(r"不|没", c) for c in clauses[asked_at + 1:])
+    questionish = (bool(_QUESTION.search(t)) and not joins_after or
+                   (not asks_then_joins and not joins_after and any(_QUESTION.search(_clean(c)) for c in clauses[:-1]))) \
         and not re.match(r"^\+\d{1,3}(份|个)?([,，。.!！~～]|$)", spaced or t)
-    if re.search(r"寻思|问问|考虑(?!好)|商量(?!好)|再说吧|(先|暂时|暂)不(接龙|报名|报|接|参加)(?!了)|[?？]有(的话)?就(要|来)", t) and not re.search(r"\+\d", t):
+    if re.search(r"寻思|问问|考虑(?!好)|商量(?!好)|再说吧|(先|暂时|暂)不(接龙|报名|报|接|参加)(?!了)|[?？]有(的话)?就(要|来)", t) and not re.search(r"\+\d|先(给我|要|来)" + NUM + UNIT, t):
         return NONE  # "我寻思要两袋 等我问问我媳妇": not decided yet
     if _ANNOUNCE.search(t) and not _FIRST_PERSON.search(t) and not t.startswith("+") \
             and not (len(t) <= 8 and re.search(r"\+\d{1,2}$", t)):
@@ -416,6 +429,9 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     bare = _BARE_COUNT.match(t)
     if bare:
         return RelayIntent("join", _num(bare.group(1)[0]))
+    visits = [c for c in _clauses(spaced) if re.fullmatch(NUM + r"次", _clean(c))] if spaced else []
+    if visits and len(_clauses(spaced)) <= 5 and not _QUESTION.search(t) and not re.search(r"不|没|别|说了|每|半年|一年", t):
+        return RelayIntent("join", _num(re.match(NUM, _clean(visits[0])).group(1)))
     times = _SERVICE_TIMES.match(re.split(r"[，,。.!！]", t)[0]) or _SERVICE_TIMES.match(_clauses(spaced)[0] if spaced else "") \
         or (_MORE_TIMES.search(t) if not _QUESTION.search(t) and not re.search(r"不|没|别", t) else None)
     if times and not _ANNOUNCE.search(t):
@@ -436,6 +452,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         listed, pairs = inventory(spaced)
         if pairs >= 1 and 0 < listed <= 20:
             return RelayIntent("join", listed)  # "ICU 护手霜3", "C款 1", "43码 1"
+    if got.action == "none" and re.search(r"(报上|那我要了|^我要了)$", t):
+        return RelayIntent("join", 1)  # "那中 给我报上": no count, one
     return got
 
 
@@ -455,16 +473,23 @@ def inventory(spaced: str) -> tuple[int, int]:
         return 0, 0
     total = pairs = 0
     pending = False
+    previous = last = ""
     for c in re.split(r"[，,、;；]+", spaced):
         c = _INV_LEAD.sub("", re.sub(r"[^\w+\-.×*]+$", "", c)) if c else c
         if not c:
             continue
+        previous, last = last, c
         m = _INV_ITEM_COUNT.match(c) or re.match(r"^(?P<item>[a-z])(?P<n>\d)$", c)  # "A2 B1": styles A and B
         if m and not _INV_NOT_ITEM.search(m.group("item")):
             total, pairs, pending = total + int(m.group("n")), pairs + 1, False
             continue
         m = _INV_COUNT.match(c)
-        if m and pending:
+        if m and not pending and previous and (re.fullmatch(r"[a-e]", previous) or
+                                               (re.fullmatch(r"[a-z]{2,12}", previous) and not m.group(0).isdigit())):
+            pending = True
+        if m and pending and m.group(0).isdigit() and int(m.group(0)) > 10:
+            pending = False  # "吴浩 23 XL 一套": a shirt number beside a name, not 23 of them
+        elif m and pending:
             total, pairs, pending = total + _num(m.group("n") or m.group("cn")), pairs + 1, False
         elif m:
             return 0, 0  # a count with no item before it: not an inventory
