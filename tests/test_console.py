@@ -259,6 +259,9 @@ async def test_owner_works_an_order_on_the_work_order_page_and_sees_team_figures
     [order] = (await parts.work_orders.list())[0]
     assert order["status"] == "resolved"
     await page.wait_for_selector("#work-order-figures tr[data-owner]")
+    # The figures reload after the change; the table from before it may still be showing for a moment.
+    await page.wait_for_function("() => document.querySelector('#work-order-figures').innerText.includes('100%')",
+                                 timeout=10000)
     assert "100%" in await page.inner_text("#work-order-figures")
     await shot(page, "work-orders")
 

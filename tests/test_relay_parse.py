@@ -482,3 +482,30 @@ def test_t21_t22_forms_seats_visits_letters_and_questions_before_a_sign_up():
     assert understand("兴庆区 小的那台上个月刚做过 只做一台").action == "set"
     assert understand("想了想我新抱不戴这些 少一条").action == "cancel"
     assert understand("老伴儿膝盖疼不想出门 把她名字去了吧").action == "cancel"
+
+
+def test_b21_to_b24_forms_specs_sizes_each_eye_and_registrations():
+    """Forms the round's final sets showed once opened (round 7, after their published read): a spec
+    before the count (一斤的两盒, -10的两箱), 2XL as a size, a pet's weight then the count, left and
+    right eyes one each, variants listed before 各, a room with a surname and a phone tail, English
+    and Malay (keep 1 set, one pc, 1 for me, tukar jadi 2, kurang satu, reduce to 1), 我也一台,
+    攒/多拿, 减做, 就得了, 不接龙了, one of the sender's units 退掉."""
+    from bot.relay.parse import understand
+
+    for text, q in (("安宁 一斤的两盒", 2), ("那-10的两箱", 2), ("那就黑色2XL一件", 1), ("咪咪7斤 一盒", 1),
+                    ("我左-3.00 右-3.25 各两盒", 4), ("灰蓝L 灰蓝2XL 各一件", 2), ("Max 11岁 Lucy 8岁 各一副", 2),
+                    ("5#-1802 陈 8836", 1), ("can 帮我 keep 1 set, I collect next week", 1), ("gold 100 one pc", 1),
+                    ("ok 1 for me", 1), ("ok then 1", 1), ("我也一台吧 支架能调就行", 1), ("那给我女儿攒两颗", 2),
+                    ("小陆 再帮我多拿一盒", 1), ("那就两张吧 省得不够刷", 2), ("老覃 2篓", 2), ("接龙 +1 有鸭肉的吗", 1)):
+        got = understand(text)
+        assert (got.action, got.quantity) in (("join", q), ("set", q)), text
+    for text, q in (("eh Jessie 我可以 tukar jadi 2支 kah", 2), ("hmm actually reduce to 1", 1), ("3箱减做1箱", 1),
+                    ("我只要一台就得了", 1)):
+        got = understand(text)
+        assert (got.action, got.quantity) == ("set", q), text
+    for text in ("我 husband 说 office 有 supply，jadi 我的 kurang satu", "sorry my wife already bought some, cancel one box",
+                 "我狗的那盒退掉 上礼拜刚打过针", "我那张先莫记 下个月换车了"):
+        assert understand(text).action == "cancel", text
+    for text in ("last time one box inside got one seed only 😂", "Jason 我那 2 pack 可以邮去 Penang 吗", "阿美 1條 手圍15"):
+        assert understand(text).quantity in (0, 1), text
+    assert understand("要得 那我先试小样 不接龙了").action == "set"  # nothing held: nothing; held: withdrawn

@@ -19,7 +19,7 @@ CN_NUM = {"一": 1, "壹": 1, "两": 2, "俩": 2, "仨": 3, "二": 2, "贰": 2, 
           "七": 7, "八": 8, "九": 9, "十": 10}
 NUM = r"((?<![\d.])\d{1,3}|[一壹两俩仨二贰三叁四五六七八九十]{1,3})"  # not the 3 of "0.3克"
 UNIT = (r"(份儿|人份|份|个|盒|件|箱|斤|只|套|袋|瓶|组|单|包|罐|桶|条|块|对|双|支|杯|张|本|台|提|把|听|板|串|束|枚|颗"
-        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|樽|针|席|克(?!拉)|部(?!分|门)|打(?!折|包|开|电话|车))")
+        r"|公斤|kg|斤装|副|饼|粒|片|捆|人|位|车|份子|桌|间|辆|床|顶|扎|坛|篮|兜|筐|排|卷|锅|碗|根|头|尾|口|樽|针|席|篓|克(?!拉)|部(?!分|门)|打(?!折|包|开|电话|车))")
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,17 @@ _CANCEL_QTY = [
     re.compile(r"(?<![\d满加增])减(\d)$"),  # "我那2杯减1"
     re.compile(r"(?<![\d满加增])减(?:返|番|咗)?" + NUM + UNIT + r"(?!钱)"),  # "王哥 减一只", "我减一盒 4盒就好" (not 满300减50块)
     re.compile(r"(取消|退掉|退出|撤回?|不要|减掉|减去|减脱|去掉|删掉)" + NUM + UNIT),
-    re.compile(r"(我|我这个?|我那个?|我的)少" + NUM + UNIT),  # "我这个少一板": one fewer
+    re.compile(r"(我|我这个?|我那个?|我的|俺这个?|俺那个?)少" + NUM + UNIT),  # "我这个少一板": one fewer
     re.compile(r"(取消|退)" + r"(掉)?" + NUM + UNIT),
     re.compile(r"(少要|少来|少订|少拿|少报)" + NUM + UNIT + "?"),
-    re.compile(r"(?<![我的俺咱])那()" + UNIT + r"(先)?(不要|不贴|不做|不买|不弄|不去)了?(?!.*(吗|么|\?|？))"),  # one of the sender's units
+    re.compile(r"(?<!我的)(?<!俺的)(?<![我俺咱])那()" + UNIT + r"(先)?(不要|不贴|不做|不买|不弄|不去|退掉|删掉|去掉|取消|莫记|别记)了?(?!.*(吗|么|\?|？))"),  # one of the sender's units
     re.compile(r"去掉(他|她|我妈|我爸|.{1,3})那()" + UNIT),
     re.compile(r"(?<=[件个盒条支瓶包袋箱份张台双副罐斤])去" + NUM + UNIT + r"|去" + NUM + UNIT + r"剩"),  # "俺那两件去一件", "去一条 剩一条"
-    re.compile(r"(?:^|[^a-z])minus ?(\d{1,2}|one)(?!\d)"),  # "minus 1 lah"
+    re.compile(r"(?:^|[^a-z])(?:minus|kurang) ?(\d{1,2}|one|satu)(?!\d)"),  # "minus 1 lah", Malay "kurang satu"
     re.compile(r"(?<![多减至最缺])少" + NUM + UNIT + r"$"),  # "想了想我新抱不戴这些 少一条"
 ]
 _CANCEL_ALL = re.compile(r"取消|不要了|不要咧|不要哒|不要嘞|不要喽|不要咯|唔要喇|退出接龙|退出|我退了|撤了|不参加了|不跟了|算了不要|删掉我|去掉我|不整了|覅了|唔要|"
-                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])|(?<!能)(?<!可以)撤回吧?$|撤了吧?$|名字(去了|去掉|划掉|删了)"
+                         r"cancel|不用了|不要啦|不去了|来不了|去不了|不参加|删了我|把我删|把我去掉|^我?撤回(?!.*[吗么?？])|(?<!能)(?<!可以)撤回吧?$|撤了吧?$|名字(去了|去掉|划掉|删了)|先?莫记|别记了"
                          r"|(撤回|撤销|收回)(刚才|之前|上面)?的?(\+\d|接龙|报名)|(\+\d|接龙|报名)的?(撤回|撤销|收回|不算)|(\+\d|接龙)(点|按|发|打)错"
                          r"|(点|按|发|打)错了"
                          r"|(甭|别|不用|无需|不必)(再)?(给我|帮我|给俺|帮俺)?(留|要|记|登记|算)了|(别|甭)(给我|帮我)?(留|要|算)(了|啦|吧)"
@@ -124,6 +124,7 @@ _JOIN_PATTERNS = [
     re.compile(r"(整|也来|来|再加|加)()(件|张|双|套|副|台|条)(?!人|\d)"),  # "给俺家闺女整件卡其色160", "再给我加条XL"
     re.compile(r"(俩|两)个?都(整|要|做|报)"),
     re.compile(r"(?<![才刚已])(再配|配)" + NUM + UNIT + r"(?!月|天|年|礼拜|星期)"),
+    re.compile(r"(我也|俺也|攒|多拿|再拿|tambah ?)" + NUM + UNIT),
     re.compile(r"(给|帮|替).{1,6}(买|办|订)(?!了|过|的)" + NUM + UNIT),  # "那再帮我爸办一张"  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
@@ -145,7 +146,7 @@ _LIST_LINE = re.compile(r"^\s*(\d{1,4})(?:\s*[.、．:：)）](?!\d)\s*|\s+)(.+?
 
 
 # "改成两副", "减到1盒", "加到五件": the sender's new total, not units on top.
-_RESTATE = re.compile(r"(改咗做|改咗|改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)[+x×*]?" + NUM + UNIT + "?(?![\d]|x{0,3}l(?![a-z])|xs|(?<=\d)(的|码|号|cm|度))")
+_RESTATE = re.compile(r"(减做|改咗做|改咗|改成|改为|改做|改返|改回|改一下要|改下要|改一下|改|减成|减到|减为|加到|变成|换成|就只要)[+x×*]?" + NUM + UNIT + "?(?![\d]|x{0,3}l(?![a-z])|xs|(?<=\d)(的|码|号|cm|度))")
 # "我那两箱退掉吧", "我那单帮我删了吧", "我的划掉吧": withdrawing one's own sign-up.
 _CANCEL_MINE = re.compile(r"(我那|我的|我这|俺那|把我|我嗰|我𠮶|我个|帮我).{0,8}(退掉|退了|删了|删掉|删咗|划掉|去掉|撤掉|先撤|撤了|撤咗|退咗|取消)")
 _SAME_AS_ABOVE = re.compile(r"^(同上|同款|一样的?|跟一个|跟一份|跟一单|me ?too|我也一样)[!！~～。.]*$")
@@ -162,7 +163,7 @@ _ENGLISH_JOIN = re.compile(r"^count ?me ?(in)?(\d{1,2})?$|^(\d{1,2}) ?(pcs|pc|pa
                            r"|(?<![\d.])(\d{1,2}) ?(pcs|pax)$|(?:^|[^a-z])i ?(take|want|need|'ll take) ?(\d{1,2}|one|two)(?![\d])"
                            r"|give ?me ?(\d{1,2}|one|two)(?![\d])|^(\d{1,2}) ?(bundles?|units?|tins?|cans?|jars?|sets?)"
                            r"|^(?:nak|mau|want) ?(\d{1,2})(?!\d)")
-_THEN_JOIN = re.compile(r"^(行|好|ok|嗯)?(那就|就要|那要|那来|那给我|那)" + NUM + UNIT + r"(?!.*(吗|么|\?|？|不|没))")
+_THEN_JOIN = re.compile(r"^(行|好|ok|嗯)?(那就|就要|那要|那来|那给我|那)" + NUM + UNIT + r"(?!.*(吗|么|\?|？|不要|不用|不买|没))")
 _BARE_WITH_THANKS = re.compile(r"^(\d{1,2})(谢谢|谢啦|thx|thanks|ty)$")
 # "本来想要一箱 看了价格还是算了": a change of mind; it withdraws whatever the sender holds.
 _CHANGED_MIND = re.compile(r"(本来|原本|本想|想了想|考虑了一下).{0,16}(还是)?(算了|不要了|不买了|不跟了|不参加了)")
@@ -186,9 +187,13 @@ _SIZE_ITEM = re.compile(r"^(?:那|那就)?[\u4e00-\u9fffa-z]{0,3}?(?:\d{2,3}(码
 
 _EN_COUNT = r"(\d{1,2}|one|two|three)"
 _EN_NUM = {"one": 1, "two": 2, "three": 3}
-_EN_SET = re.compile(r"\bonly " + _EN_COUNT + r"\b.{0,12}\bfor me\b|\bjust " + _EN_COUNT + r" (?:(?:case|pair|box|bottle|pack|set)s? )?(?:for me\b|$)")
+_EN_SET = re.compile(r"\breduce (?:it |mine )?to " + _EN_COUNT + r"\b|\btukar ?jadi ?" + _EN_COUNT + r"|\bkurang ?jadi ?" + _EN_COUNT
+                     + r"|\bonly " + _EN_COUNT + r"\b.{0,12}\bfor me\b|\bjust " + _EN_COUNT + r" (?:(?:case|pair|box|bottle|pack|set)s? )?(?:for me\b|$)")
 _EN_JOIN = re.compile(r"\b(?:put me down|sign me up|add me)(?: for)? " + _EN_COUNT + r"\b"
-                      r"|\bi(?:'ll| will|'d like to)? (?:take|want|need|get|order) " + _EN_COUNT + r"\b"
+                      r"|\bi(?:'ll| will|'d like to)? (?:take|want|need|get|order|book) " + _EN_COUNT + r"\b"
+                      r"|\b(?:keep|book|reserve|save) (?:me )?" + _EN_COUNT + r"\b|^(?:ok |okay |then |me )?" + _EN_COUNT + r" ?(?:pcs?|sets?|boxes|box|packs?|bottles?|bags?|pairs?)\b"
+                      r"|\b" + _EN_COUNT + r" ?(?:pcs?|sets?|pairs?)$"
+                      r"|\b" + _EN_COUNT + r" for me\b|^(?:ok |okay )?then " + _EN_COUNT + r"$"
                       r"|\badd " + _EN_COUNT + r" more\b|\b" + _EN_COUNT + r" more\b(?! (?:question|day|week|minute|hour))"
                       r"|^(?:ok |okay |then )?" + _EN_COUNT + r" (?:please|pls|plz)\b|\b" + _EN_COUNT + r" (?:please|pls|plz)$")
 _EN_JOIN_ONE = re.compile(r"\b(?:i'?m in|put me down|sign me up|add me|count me)\b|^(?:ok |okay |then )?one for (?:me|my)\b")
@@ -198,7 +203,7 @@ def _english_said(spaced: str) -> RelayIntent | None:
     """English sign-ups ("put me down for one", "1 pls", "add one more for my dad", "I'm in") and
     restated totals ("only 1 for me"); None when the message says none of these."""
     e = spaced.replace("，", " ")
-    if not re.search(r"[a-z]{2}", e) or re.search(r"\?|？", e) or \
+    if not re.search(r"[a-z]{2}", e) or re.search(r"\?|？|吗|么|cancel|minus|kurang|remove|drop|off the|not needed|don'?t", e) or \
             re.match(r"(can|could|how|what|when|where|is|are|do|does|any)\b", e):
         return None
     for pat, action in ((_EN_SET, "set"), (_EN_JOIN, "join")):
@@ -225,6 +230,22 @@ def _clauses(spaced: str) -> list[str]:
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
     aim = r"凑(够|齐|满)" + NUM + UNIT + "?"  # "加多5粒 凑够10粒": the 10 is the total aimed at
     t, spaced = re.sub(aim, "", t) or t, re.sub(aim, "", spaced)
+    # a spec before the count ("一斤的两盒", "那-10的两箱"), and 2XL/3XL written as sizes, not counts
+    spec = r"(?:" + NUM + r"(?:斤|kg|公斤|克|g|ml|升|寸|码)|-?\d{1,2}(?:度|°|℃)?)的(?=[，,]?" + NUM + UNIT + ")"
+    t, spaced = re.sub(spec, "", t) or t, re.sub(spec, "", spaced) or spaced
+    xl = lambda m: "x" * int(m.group(1)) + "l"
+    t, spaced = re.sub(r"(?<!\d)([2-5])xl", xl, t), re.sub(r"(?<!\d)([2-5])xl", xl, spaced)
+    parts = _clauses(spaced)
+    if len(parts) >= 3 and not _QUESTION.search(t):
+        last = re.fullmatch(r"各" + NUM + UNIT, _clean(parts[-1]))
+        named = [p for p in parts[:-1] if not re.search(NUM + UNIT, _clean(p))]
+        if last and len(named) == len(parts) - 1 and len(named) <= 6:  # "灰蓝L 灰蓝2XL 各一件", "Max 11岁 Lucy 8岁 各一副"
+            people = len([p for p in named if not re.fullmatch(r"\d{1,2}岁", _clean(p))])
+            if people >= 2:
+                return RelayIntent("join", people * _num(last.group(1)))
+    weighed = re.match(r"^(.{1,6}?)" + NUM + r"(?:斤|kg|公斤)[，,]?" + NUM + r"(盒|袋|包|支|瓶|罐|只|份|粒|片)$", t)
+    if weighed:  # "咪咪7斤 一盒": the pet's weight, then the count
+        return RelayIntent("join", _num(weighed.group(3)))
     sized = _size_counts(spaced or t)
     if 0 < sized <= 999:
         return RelayIntent("join", sized)
@@ -243,7 +264,7 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         if each and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
             each = None  # the count read was a total ("我和室友一人一个 +2")
     if got.action == "join" and not each:
-        each = re.match(r"^(那|我要|给我)?(左.{1,5}右.{1,5}|我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2}|[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)  # "我爸我妈各一副", "生熟各一饼"
+        each = re.search(r"左.{0,16}右.{0,12}各(?=" + NUM + UNIT + ")", t) or re.match(r"^(那|我要|给我|我)?(左.{1,5}右.{1,5}|我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2}|[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)  # "我爸我妈各一副", "生熟各一饼"
     if each and re.match(NUM, t[each.end():]) and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
         each = None  # "两张 我跟我老婆各一张": the total was said
     if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱", "我跟我婆婆一人一张": one each
@@ -277,8 +298,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return NONE
     t = re.sub(r"(?<=[两二三四五六七八九十俩])([和河评平幅带])(?=$|[，,]|跟|给)|(?<=[一两二三四五六七八九十俩])(香)(?=[\u4e00-\u9fff]{1,3}(?!味|水|气))",
                lambda m: _HOMOPHONE_UNITS[m.group(1) or m.group(2)], t)
-    t = re.sub(r"^(好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)(?=[，,]?.)", "", t)  # assent, not a question
-    spaced = re.sub(r"^(好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)[，,]", "", spaced)
+    t = re.sub(r"^(那好嘛|好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)(?=[，,]?.)", "", t)  # assent, not a question
+    spaced = re.sub(r"^(那好嘛|好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)[，,]", "", spaced)
+    if re.fullmatch(r"(?:好|我要|ok)?\d{1,2}(?:#|栋|号楼|幢|座)-?\d{3,4}[\u4e00-\u9fff]{1,3}\d{4}", t):
+        return RelayIntent("join", 1)  # a room, a surname and a phone tail: the sign-up the list asked for
     family = _FAMILY_TICKETS.match(t)
     if family and (family.group(1) or family.group(2)) and ("大" in t or len(t) > 2):
         return RelayIntent("join", _num(family.group(1), 0) + _num(family.group(2), 0))  # "两大一小": three places
@@ -288,7 +311,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return NONE  # "+1 是一颗的意思吗": asking what a +1 stands for
     t = re.sub(r"[^\w+\-?？]+$", "", t) or t  # trailing emoji and punctuation say nothing ("能吃吗😭")
     t = re.sub(r"^咁(样)?(?=我|要|\d|[一两二三四五六七八九十]|报|试|来)", "那", t)  # Cantonese 咁 "then": "咁2箱"
-    if _CHANGED_MIND.search(t):
+    if _CHANGED_MIND.search(t) or re.search(r"不接龙了|不跟团了", t):
         return RelayIntent("set", 0)
     meant = re.search(r"(打错|搞错|说错|写错|语音).{0,8}?(是|系)" + NUM + UNIT + r"|^(?:哈+|啊|哦|噢)?[,，]?" + NUM + UNIT + r"[,，]?不是", t)
     if meant:
@@ -337,7 +360,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     if spaced and _QUESTION.search(t):
         parts = _clauses(spaced)
         first = next(iter(parts), "")
-        if len(parts) > 2 and re.fullmatch(r"接龙|报名|\+\d|我要|我也要", _clean(first)) and _PURE_QUANTITY.match(_clean(parts[1])):
+        if len(parts) > 2 and re.fullmatch(r"接龙|报名|\+\d|我要|我也要", _clean(first)) and (
+                _PURE_QUANTITY.match(_clean(parts[1])) or re.fullmatch(r"\+\d", _clean(parts[1]))):
             first = first + parts[1]  # "接龙 一箱", then the question
         if first and first != spaced:
             head = _intent_from_text(_clean(first))
@@ -348,7 +372,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
                 return head  # "我要三盒 能送护理液吗": a sign-up, then a question
     if re.search(r"就我(一个人|自己)(来|去)?$", t):
         return RelayIntent("set", 1)  # "我妈那天有事，就我一个人来"
-    enough = re.search(r"(只要|就我|就要)?" + NUM + UNIT + r"(就好|就够了?|就行|就可以)|(只要|就我|只爱|净系要?|那就|都系|都是|还是|俺就|我就|太多了?.{0,6}?|放不下.{0,6}?|吃不完.{0,6}?|用不完.{0,6}?)" + NUM + UNIT + r"(就够了?|了|吧)?$", t)
+    enough = re.search(r"(只要|就我|就要)?" + NUM + UNIT + r"(就好|就够了?|就行|就可以|就得了|就中)|(只要|就我|只爱|净系要?|那就|都系|都是|还是|俺就|我就|太多了?.{0,6}?|放不下.{0,6}?|吃不完.{0,6}?|用不完.{0,6}?)" + NUM + UNIT + r"(就够了?|了|吧)?$", t)
     if enough and not _QUESTION.search(t[enough.end():]) and not re.search(r"是.{0,8}还是", t):
         q = _num(enough.group(2) or enough.group(6))
         return RelayIntent("set", q) if 0 < q <= 999 else NONE  # "一瓶就好", "我只要一套就够了", "就我一副"
@@ -439,9 +463,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     variant = _VARIANT_COUNT.match(t) or _LATIN_VARIANT_COUNT.match(spaced or "")
     if variant and not _ANNOUNCE.search(t):
         return RelayIntent("join", int(variant.group(1)))  # "黑1", "茶色也来1", "AirPods 1"
-    short = _SHORT_ITEM.match(t)
+    bare = re.sub(r"^(那就|那)(?=[^\d一壹两俩仨二贰三叁四五六七八九十])", "", t)  # "那就黑色2XL一件"
+    short = _SHORT_ITEM.match(bare)
     if short and not _ANNOUNCE.search(t):
-        q = line_quantity(t)  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件", "L一包 XL一包"
+        q = line_quantity(bare)  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件", "L一包 XL一包"
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if _JOIN_PLAIN.match(t) and (len(t) <= 12 or _JOIN_EAGER.match(t)) and not re.search(r"没人|没有|说了|不理", t):
         return RelayIntent("join", 1)
@@ -463,7 +488,7 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
 _INV_ITEM_COUNT = re.compile(r"^(?P<item>[\u4e00-\u9fffa-z][\u4e00-\u9fffa-z0-9.\-]{0,9}?)(?:[x×*]|(?<=[\u4e00-\u9fff]))(?<![\d.\-])(?P<n>\d{1,2})$")
 _INV_COUNT = re.compile(r"^[x×*]?(?P<n>\d{1,2})(?:" + UNIT + r")?$|^(?P<cn>[一两二三四五六七八九十俩]{1,2})" + UNIT + r"$")
 _INV_LEAD = re.compile(r"^(ok|好的?|行|嗯|那就|那|我要|要|来|我)+")
-_INV_NOT_ITEM = re.compile(r"[点号月日周天岁度楼栋层室]$|^(第|周|礼拜|星期)")
+_INV_NOT_ITEM = re.compile(r"[点号月日周天岁度楼栋层室围]$|(圈口|尺码|身高|体重|码数|尾号|手机)$|^(第|周|礼拜|星期)")
 _INV_NOT_ORDER = re.compile(r"一共|总共|合计|共计|一人|每人|dollar|块|元|钱|[¥￥$]|分钟|小时|change|still|改|换")
 
 
@@ -502,7 +527,7 @@ def inventory(spaced: str) -> tuple[int, int]:
 # beside it ("8栋刘 一箱", "3座陳太 2盒 唔該", "老公同意了 两罐") it is the sign-up.
 _PURE_QUANTITY = re.compile(r"^(那|那就|我|就|还是|先)?([a-z]{1,3}码?|\d{2,3}码)?" + NUM + UNIT + r"$")
 _ITEM_CLAUSE = re.compile(r"^(?!.*(?:一顿|一人|每人|一次|一天|一个月))[\u4e00-\u9fffa-z]{1,6}?(?:(?P<n>" + NUM[1:-1] + r")" + UNIT + r"|[x×*](?P<x>\d{1,2})|(?P<b>俩|仨)"
-                          r"|(?<=[\u4e00-\u9fff])(?<!接龙|报名)(?<![接加报要来])(?P<x2>\d))$")  # "太陽鏡2" beside "鏡架5副"
+                          r"|(?<=[\u4e00-\u9fff])(?<!接龙|报名)(?<![接加报要来围口码号高重斤岁度长宽寸])(?P<x2>\d))$")  # "太陽鏡2" beside "鏡架5副"
 _TENTATIVE = re.compile(r"不|没|别|太多|太少|问问|寻思|考虑|看看|再说|够吗|多了|少了|买咗|买了|买过|已经|删|有就|有的话")
 
 
