@@ -509,3 +509,14 @@ def test_b21_to_b24_forms_specs_sizes_each_eye_and_registrations():
     for text in ("last time one box inside got one seed only 😂", "Jason 我那 2 pack 可以邮去 Penang 吗", "阿美 1條 手圍15"):
         assert understand(text).quantity in (0, 1), text
     assert understand("要得 那我先试小样 不接龙了").action == "set"  # nothing held: nothing; held: withdrawn
+
+
+def test_punctuation_only_messages_are_nothing_and_never_raise():
+    """A group message of only punctuation ("。。。", "~~", "，") has no clauses; reading it must not
+    fail (it did: an index into the empty clause list)."""
+    from bot.relay.parse import RelayReader, understand
+
+    reader = RelayReader()
+    for text in ("。。。", "~~", "，", "!!", "...", "？", "  "):
+        assert understand(text).action == "none", text
+        assert reader.read(text, "阿芳").action == "none", text

@@ -453,10 +453,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     bare = _BARE_COUNT.match(t)
     if bare:
         return RelayIntent("join", _num(bare.group(1)[0]))
-    visits = [c for c in _clauses(spaced) if re.fullmatch(NUM + r"次", _clean(c))] if spaced else []
-    if visits and len(_clauses(spaced)) <= 5 and not _QUESTION.search(t) and not re.search(r"不|没|别|说了|每|半年|一年", t):
+    visits = [c for c in clauses if re.fullmatch(NUM + r"次", _clean(c))]
+    if visits and len(clauses) <= 5 and not _QUESTION.search(t) and not re.search(r"不|没|别|说了|每|半年|一年", t):
         return RelayIntent("join", _num(re.match(NUM, _clean(visits[0])).group(1)))
-    times = _SERVICE_TIMES.match(re.split(r"[，,。.!！]", t)[0]) or _SERVICE_TIMES.match(_clauses(spaced)[0] if spaced else "") \
+    times = _SERVICE_TIMES.match(re.split(r"[，,。.!！]", t)[0]) or _SERVICE_TIMES.match(clauses[0] if clauses else "") \
         or (_MORE_TIMES.search(t) if not _QUESTION.search(t) and not re.search(r"不|没|别", t) else None)
     if times and not _ANNOUNCE.search(t):
         return RelayIntent("join", _num(times.group(1)))  # "Luna 两次", "jiu jiu 1 ci": visits of a service card
