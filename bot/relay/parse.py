@@ -114,18 +114,18 @@ _JOIN_PATTERNS = [
     re.compile(r"(要|来|整|订|留|给我|报)(俩|仨)"),
     re.compile(r"(报|留|算|买|要|加)埋.{0,8}?" + NUM + UNIT),  # Cantonese 埋: also ("帮我阿妈都留埋一支")
     re.compile(r"(报|算|加)埋()"),
-    re.compile(r"(畀|俾)我?" + NUM + UNIT),
-    re.compile(r"(畀|俾)()" + UNIT + r"我"),  # "俾支我": give me one  # Cantonese "畀两盒我", "俾两个我": give me two
+    re.compile(r"(畀|俾)我?" + NUM + UNIT),  # Cantonese "畀两盒我", "俾两个我": give me two
+    re.compile(r"(畀|俾)()" + UNIT + r"我"),  # "俾支我": give me one
     re.compile(r"^扣(\d{1,2})(?!\d)"),  # "扣1", "扣2": internet slang for +1, +2
     re.compile(r"^再\+?(\d)$"),  # "再1": one more
     re.compile(r"^(\d)$"),  # a bare "1" or "2" in a relay thread is a +1, a +2 (every writer labels it so)
-    re.compile(r"帮.{0,10}带" + NUM + UNIT),
+    re.compile(r"帮.{0,10}带" + NUM + UNIT),  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
     re.compile(r"(给我来|来|整|给我整)()(张|份|盒|件|瓶|箱|袋|包|个)$"),  # "给我来张"
     re.compile(r"(整|也来|来|再加|加)()(件|张|双|套|副|台|条)(?!人|\d)"),  # "给俺家闺女整件卡其色160", "再给我加条XL"
     re.compile(r"(俩|两)个?都(整|要|做|报)"),
     re.compile(r"(?<![才刚已])(再配|配)" + NUM + UNIT + r"(?!月|天|年|礼拜|星期)"),
     re.compile(r"(我也|俺也|攒|多拿|再拿|tambah ?)" + NUM + UNIT),
-    re.compile(r"(给|帮|替).{1,6}(买|办|订)(?!了|过|的)" + NUM + UNIT),  # "那再帮我爸办一张"  # "帮我隔壁阿姨带一包": a sign-up for someone not in the group
+    re.compile(r"(给|帮|替).{1,6}(买|办|订)(?!了|过|的)" + NUM + UNIT),  # "那再帮我爸办一张"
     re.compile(r"(加多|多加|再多|再添|添)" + NUM + UNIT + "?"),
     re.compile(r"(报名|接龙|要|来|订|算|跟).*?" + NUM + UNIT),
 ]
@@ -227,23 +227,67 @@ def _clauses(spaced: str) -> list[str]:
     return [c for c in re.split(r"(?<=[?？])|[，,。!！~～；;]|\.(?!\d)|(?<!\d)\.", spaced) if c] if spaced else []  # not 1.67
 
 
+# What a count is not: a total aimed at ("加多5粒 凑够10粒"), a spec before the count ("一斤的两盒",
+# "那-10的两箱"), the 2 of a 2XL.
+_AIMED_AT = re.compile(r"凑(够|齐|满)" + NUM + UNIT + "?")
+_SPEC_BEFORE_COUNT = re.compile(r"(?:" + NUM + r"(?:斤|kg|公斤|克|g|ml|升|寸|码)|-?\d{1,2}(?:度|°|℃)?)的(?=[，,]?" + NUM + UNIT + ")")
+_NUMBERED_XL = re.compile(r"(?<!\d)([2-5])xl")
+_WEIGHED = re.compile(r"^(.{1,6}?)" + NUM + r"(?:斤|kg|公斤)[，,]?" + NUM + r"(盒|袋|包|支|瓶|罐|只|份|粒|片)$")
+_CONNECTOR = r"和|跟|与|同|、"
+
+
+def _without_non_counts(t: str) -> str:
+    t = _SPEC_BEFORE_COUNT.sub("", _AIMED_AT.sub("", t) or t) or t
+    return _NUMBERED_XL.sub(lambda m: "x" * int(m.group(1)) + "l", t)
+
+
+def _variants_then_each(parts: list[str], t: str) -> RelayIntent | None:
+    """"灰蓝L 灰蓝2XL 各一件", "Max 11岁 Lucy 8岁 各一副": count-less clauses, then 各N for each."""
+    if len(parts) < 3 or _QUESTION.search(t):
+        return None
+    last = re.fullmatch(r"各" + NUM + UNIT, _clean(parts[-1]))
+    named = [p for p in parts[:-1] if not re.search(NUM + UNIT, _clean(p))]
+    if not last or len(named) != len(parts) - 1 or len(named) > 6:
+        return None
+    people = len([p for p in named if not re.fullmatch(r"\d{1,2}岁", _clean(p))])
+    return RelayIntent("join", people * _num(last.group(1))) if people >= 2 else None
+
+
+def _one_each(t: str, spaced: str, got: RelayIntent) -> RelayIntent:
+    """A count that stands for each of several people or variants: "给我和我妈各接一件", Hakka
+    "𠊎同阿姆各一箱", "我跟我婆婆一人一张", "我爸我妈各一副", "左250右275 各一盒"; with no verb
+    ("我外孙和外孙女各一套") too. Not when the total was said ("两张 我跟我老婆各一张")."""
+    if got.action == "join":
+        each = re.search(r"(" + _CONNECTOR + r").{0,6}各", t)
+        if not each and len(re.findall(NUM + UNIT, t.replace("一人", ""))) == 1:
+            each = re.search(r"(" + _CONNECTOR + r").{0,6}一人(?=" + NUM + UNIT + ")", t)
+            if each and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
+                each = None  # the count read was a total ("我和室友一人一个 +2")
+        if not each:
+            each = re.search(r"左.{0,16}右.{0,12}各(?=" + NUM + UNIT + ")", t) or re.match(
+                r"^(那|我要|给我|我)?(左.{1,5}右.{1,5}|我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2}"
+                r"|[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)
+        counted = re.match(NUM, t[each.end():]) if each else None
+        if not each or (counted and _num(counted.group(1)) != got.quantity):
+            return got
+        q = got.quantity * max(2, 1 + len(re.findall(_CONNECTOR, t[:each.end()])))
+        return RelayIntent("join", q, got.line) if q <= 999 else NONE
+    if got.action != "none" or _TENTATIVE.search(t) or any(_QUESTION.search(_clean(c)) for c in (_clauses(spaced) or [t])):
+        return got
+    alone = re.search(r"(?:(" + _CONNECTOR + r").{0,6}(?:各|一人)|^[\u4e00-\u9fffa-z]{2,8}?各)" + NUM + UNIT, t)
+    if not alone:
+        return got
+    q = _num(alone.group(2)) * max(2, 1 + len(re.findall(_CONNECTOR, t[:alone.end()])))
+    return RelayIntent("join", q) if 0 < q <= 999 else NONE
+
+
 def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
-    aim = r"凑(够|齐|满)" + NUM + UNIT + "?"  # "加多5粒 凑够10粒": the 10 is the total aimed at
-    t, spaced = re.sub(aim, "", t) or t, re.sub(aim, "", spaced)
-    # a spec before the count ("一斤的两盒", "那-10的两箱"), and 2XL/3XL written as sizes, not counts
-    spec = r"(?:" + NUM + r"(?:斤|kg|公斤|克|g|ml|升|寸|码)|-?\d{1,2}(?:度|°|℃)?)的(?=[，,]?" + NUM + UNIT + ")"
-    t, spaced = re.sub(spec, "", t) or t, re.sub(spec, "", spaced) or spaced
-    xl = lambda m: "x" * int(m.group(1)) + "l"
-    t, spaced = re.sub(r"(?<!\d)([2-5])xl", xl, t), re.sub(r"(?<!\d)([2-5])xl", xl, spaced)
+    t, spaced = _without_non_counts(t), _without_non_counts(spaced) if spaced else spaced
     parts = _clauses(spaced)
-    if len(parts) >= 3 and not _QUESTION.search(t):
-        last = re.fullmatch(r"各" + NUM + UNIT, _clean(parts[-1]))
-        named = [p for p in parts[:-1] if not re.search(NUM + UNIT, _clean(p))]
-        if last and len(named) == len(parts) - 1 and len(named) <= 6:  # "灰蓝L 灰蓝2XL 各一件", "Max 11岁 Lucy 8岁 各一副"
-            people = len([p for p in named if not re.fullmatch(r"\d{1,2}岁", _clean(p))])
-            if people >= 2:
-                return RelayIntent("join", people * _num(last.group(1)))
-    weighed = re.match(r"^(.{1,6}?)" + NUM + r"(?:斤|kg|公斤)[，,]?" + NUM + r"(盒|袋|包|支|瓶|罐|只|份|粒|片)$", t)
+    listed = _variants_then_each(parts, t)
+    if listed:
+        return listed
+    weighed = _WEIGHED.match(t)
     if weighed:  # "咪咪7斤 一盒": the pet's weight, then the count
         return RelayIntent("join", _num(weighed.group(3)))
     sized = _size_counts(spaced or t)
@@ -251,33 +295,13 @@ def _intent_from_text(t: str, spaced: str = "") -> RelayIntent:
         return RelayIntent("join", sized)
     if spaced and not (_QUESTION.search(t) or _CANCEL_ALL.search(t) or _RESTATE.search(t) or _CANCEL_MINE.search(t)
                        or any(p.search(t) for p in _CANCEL_QTY) or re.search(r"给|帮|带|各|其中|另外|再", t)):
-        several = _item_clauses(_clauses(spaced), at_least=2, variants_only=True)
+        several = _item_clauses(parts, at_least=2, variants_only=True)
         if several.action == "join":
             return several  # "鸡蛋一箱 茶一包", "按呢，清香2罐，浓香1罐": every item counts
-        listed, pairs = inventory(spaced)
+        units, pairs = inventory(spaced)
         if pairs >= 2 and not _ANNOUNCE.search(t) and not _TENTATIVE.search(t):
-            return RelayIntent("join", listed)  # "螺蛳粉5 番茄2", "黑色M 1 白色L 2": an order written as a list
-    got = _read_text(t, spaced)
-    each = re.search(r"(和|跟|与|同|、).{0,6}各", t) if got.action == "join" else None
-    if got.action == "join" and not each and len(re.findall(NUM + UNIT, t.replace("一人", ""))) == 1:
-        each = re.search(r"(和|跟|与|同|、).{0,6}一人(?=" + NUM + UNIT + ")", t)  # "我跟我婆婆一人一张", no total given
-        if each and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
-            each = None  # the count read was a total ("我和室友一人一个 +2")
-    if got.action == "join" and not each:
-        each = re.search(r"左.{0,16}右.{0,12}各(?=" + NUM + UNIT + ")", t) or re.match(r"^(那|我要|给我|我)?(左.{1,5}右.{1,5}|我爸我妈|我妈我爸|爸妈|我爸妈|[\u4e00-\u9fff]{2}[\u4e00-\u9fff]{2}|[\u4e00-\u9fff]{2})各" + NUM + UNIT, t)  # "我爸我妈各一副", "生熟各一饼"
-    if each and re.match(NUM, t[each.end():]) and _num(re.match(NUM, t[each.end():]).group(1)) != got.quantity:
-        each = None  # "两张 我跟我老婆各一张": the total was said
-    if each:  # "给我和我妈各接一件", Hakka "𠊎同阿姆各一箱", "我跟我婆婆一人一张": one each
-        q = got.quantity * max(2, 1 + len(re.findall(r"和|跟|与|同|、", t[:each.end()])))
-        return RelayIntent("join", q, got.line) if q <= 999 else NONE
-    alone = re.search(r"(?:(和|跟|与|同|、).{0,6}(?:各|一人)|^[\u4e00-\u9fffa-z]{2,8}?各)" + NUM + UNIT, t) \
-        if got.action == "none" and not _TENTATIVE.search(t) and not any(
-            _QUESTION.search(_clean(c)) for c in (_clauses(spaced) or [t])) else None
-    if alone:  # "我外孙和外孙女各一套", "我爸我妈各一副", "苗苗禾禾 各一套": no verb, one each
-        people = max(2, 1 + len(re.findall(r"和|跟|与|同|、", t[:alone.end()])))
-        q = _num(alone.group(2)) * people
-        return RelayIntent("join", q) if 0 < q <= 999 else NONE
-    return got
+            return RelayIntent("join", units)  # "螺蛳粉5 番茄2", "黑色M 1 白色L 2": an order written as a list
+    return _one_each(t, spaced, _read_text(t, spaced))
 
 
 # A variant and a bare count, nothing else: "黑1", "茶色也来1"; in Latin letters the count stands apart
@@ -290,6 +314,7 @@ _LATIN_VARIANT_COUNT = re.compile(r"^[a-z][a-z0-9]{1,15}，([1-5])$")
 _FAMILY_TICKETS = re.compile(r"^(?:我们?|我家|俺家|我哋)?(?:" + NUM + r"大)?(?:" + NUM + r"(?:小|细|娃|孩))?(?:人|位)?$")
 
 
+_ASSENT = r"^(那好嘛|好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)"  # assent before an order, not a question
 _HOMOPHONE_UNITS = {"和": "盒", "河": "盒", "评": "瓶", "平": "瓶", "幅": "副", "带": "袋", "香": "箱"}
 
 
@@ -298,8 +323,8 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
         return NONE
     t = re.sub(r"(?<=[两二三四五六七八九十俩])([和河评平幅带])(?=$|[，,]|跟|给)|(?<=[一两二三四五六七八九十俩])(香)(?=[\u4e00-\u9fff]{1,3}(?!味|水|气))",
                lambda m: _HOMOPHONE_UNITS[m.group(1) or m.group(2)], t)
-    t = re.sub(r"^(那好嘛|好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)(?=[，,]?.)", "", t)  # assent, not a question
-    spaced = re.sub(r"^(那好嘛|好嘛|好吧|行嘛|行吧|好的嘛|好勒|好嘞)[，,]", "", spaced)
+    t = re.sub(_ASSENT + r"(?=[，,]?.)", "", t)
+    spaced = re.sub(_ASSENT + r"[，,]", "", spaced)
     if re.fullmatch(r"(?:好|我要|ok)?\d{1,2}(?:#|栋|号楼|幢|座)-?\d{3,4}[\u4e00-\u9fff]{1,3}\d{4}", t):
         return RelayIntent("join", 1)  # a room, a surname and a phone tail: the sign-up the list asked for
     family = _FAMILY_TICKETS.match(t)
@@ -463,10 +488,10 @@ def _read_text(t: str, spaced: str = "") -> RelayIntent:
     variant = _VARIANT_COUNT.match(t) or _LATIN_VARIANT_COUNT.match(spaced or "")
     if variant and not _ANNOUNCE.search(t):
         return RelayIntent("join", int(variant.group(1)))  # "黑1", "茶色也来1", "AirPods 1"
-    bare = re.sub(r"^(那就|那)(?=[^\d一壹两俩仨二贰三叁四五六七八九十])", "", t)  # "那就黑色2XL一件"
-    short = _SHORT_ITEM.match(bare)
+    item = re.sub(r"^(那就|那)(?=[^\d一壹两俩仨二贰三叁四五六七八九十])", "", t)  # "那就黑色2XL一件"
+    short = _SHORT_ITEM.match(item)
     if short and not _ANNOUNCE.search(t):
-        q = line_quantity(bare)  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件", "L一包 XL一包"
+        q = line_quantity(item)  # "白m两件", "去屑款一份", "那行一箱鸡肉的", "黑色l一件", "L一包 XL一包"
         return RelayIntent("join", q) if 0 < q <= 999 else NONE
     if _JOIN_PLAIN.match(t) and (len(t) <= 12 or _JOIN_EAGER.match(t)) and not re.search(r"没人|没有|说了|不理", t):
         return RelayIntent("join", 1)
