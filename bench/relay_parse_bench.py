@@ -4,7 +4,9 @@
     python bench/relay_parse_bench.py [--repeat 3]
 
 Prints one table (best of --repeat runs); the service parses each group message of a chat with an
-open relay once, in the request (no model, no I/O)."""
+open relay once, in the request, then the learned reviewer reads it (bot/relay/review.py: a
+character model, and the sentence encoder for the few it is unsure of). The reviewer is loaded
+from (or trained into) var/bench-models."""
 from __future__ import annotations
 
 import argparse
@@ -47,9 +49,19 @@ def main() -> int:
     data = threads()
     n = sum(map(len, data))
 
-    def reader():
+    from pathlib import Path
+
+    from bot.relay.review import load_or_train
+    from nlp.encoders import make_encoder
+    from training.trainers import relay_reviewer_fingerprint, train_relay_reviewer
+
+    encoder = make_encoder("use-multilingual")
+    reviewer = load_or_train(Path("var/bench-models/relay_reviewer.joblib"), encoder, train_relay_reviewer,
+                             relay_reviewer_fingerprint(encoder.name))
+
+    def reader(with_reviewer=None):
         for t in data:
-            r = RelayReader()
+            r = RelayReader(with_reviewer)
             for m in t:
                 r.read(m["text"], m["sender_name"])
 
@@ -58,7 +70,8 @@ def main() -> int:
             for m in t:
                 PLUS_N.match(m["text"].strip())
 
-    rows = [("RelayReader (shipped)", best_of(args.repeat, reader)), ("baseline: '+N' regex only", best_of(args.repeat, baseline))]
+    rows = [("rules + reviewer (shipped)", best_of(args.repeat, lambda: reader(reviewer))),
+            ("rules alone (COPILOT_RELAY_REVIEWER=0)", best_of(args.repeat, reader)), ("baseline: '+N' regex only", best_of(args.repeat, baseline))]
     print(f"{n} messages in {len(data)} threads; {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print("| parser | µs / message | messages / s |\n|---|---:|---:|")
     for name, secs in rows:

@@ -157,11 +157,15 @@ async def open_components(settings: Settings, metrics: Metrics | None = None) ->
         stack.push_async_callback(trainer.stop)
         relay_log = await stack.enter_async_context(open_relay_log(engine))
         foreground = Foreground()  # relay sign-ups first; ingestion and analysis yield to them
-        relays = RelayService(engine, RelayLedger(redis), events_engine=relay_log, foreground=foreground)
+        loop = asyncio.get_running_loop()
+        encoder = await loop.run_in_executor(None, make_encoder, settings.embedding_model)
+        reviewer = await loop.run_in_executor(None, relay_reviewer, settings, encoder) if settings.relay_reviewer else None
+        relays = RelayService(engine, RelayLedger(redis), events_engine=relay_log, foreground=foreground,
+                              reviewer=reviewer)
         announcer = RelayAnnouncer(redis, make_poster(relays, wecom), settings.relay_announce_interval)
         relays.on_change = announcer.schedule
         stack.push_async_callback(announcer.drain)
-        knowledge = await open_knowledge(settings, engine, redis, nlp, stack)
+        knowledge = await open_knowledge(settings, engine, redis, nlp, stack, encoder)
         conversations = ConversationStore(engine, foreground)
         await conversations.backfill_members()
         customers = CustomerStore(engine, settings.timezone)
@@ -229,6 +233,16 @@ async def register_base_models(models: ModelRegistry, settings: Settings, finger
     await models.sync_pointer()
 
 
+def relay_reviewer(settings: Settings, encoder):
+    """The relay messages' learned second reading: trained on the writers' labelled threads into the
+    models dir once (≈ 1 min), loaded afterwards; None when there are no labelled threads."""
+    from bot.relay.review import load_or_train
+    from training.trainers import relay_reviewer_fingerprint, train_relay_reviewer
+
+    return load_or_train(settings.models_dir / "relay_reviewer.joblib", encoder, train_relay_reviewer,
+                         relay_reviewer_fingerprint(getattr(encoder, "name", "")))
+
+
 def topic_model(settings: Settings, encoder):
     """The negative-topic assigner: trained on the repository's labelled negative messages into the
     models dir once, loaded afterwards (nlp/topics.py)."""
@@ -239,11 +253,9 @@ def topic_model(settings: Settings, encoder):
 
 
 async def open_knowledge(settings: Settings, engine: AsyncEngine, redis: aioredis.Redis, nlp: NlpService,
-                         stack: AsyncExitStack) -> KnowledgeBase:
+                         stack: AsyncExitStack, encoder) -> KnowledgeBase:
     from concurrent.futures import ThreadPoolExecutor
 
-    loop = asyncio.get_running_loop()
-    encoder = await loop.run_in_executor(None, make_encoder, settings.embedding_model)
     executor = ThreadPoolExecutor(1, thread_name_prefix="knowledge")
     stack.callback(executor.shutdown, wait=False)
     lexicons = nlp.lexicons

@@ -206,6 +206,8 @@ class Settings:
     models_dir_override: Path | None = var("COPILOT_MODELS_DIR", None, _path)
     nlp_processes: int = var("COPILOT_NLP_PROCESSES", 1, integer(0))
     nlp_dense_heads: bool = var("COPILOT_NLP_DENSE_HEADS", True, _bool)
+    # A learned second reading of relay messages after the rules (bot/relay/review.py); off: rules only.
+    relay_reviewer: bool = var("COPILOT_RELAY_REVIEWER", True, _bool)
     # The learning loop (docs/EVALUATION.md): promotion gate and the nightly retraining.
     gate_tolerance: float = var("COPILOT_GATE_TOLERANCE", 0.01, number(0.0))
     training_hour: int = var("COPILOT_TRAINING_HOUR", 3, integer(0))

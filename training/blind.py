@@ -85,13 +85,14 @@ def relay_label(action: str, quantity: int) -> str:
     return f"join:{quantity}" if action == "join" else action
 
 
-def evaluate_relay(threads: list[list[dict]]) -> dict:
+def evaluate_relay(threads: list[list[dict]], reviewer=None) -> dict:
+    """As the service reads a relay's messages: the rules, and the learned reviewer when given."""
     from bot.relay.parse import RelayReader
 
     n = correct = action_ok = 0
     per: dict[str, dict] = {}
     for thread in threads:
-        reader = RelayReader()
+        reader = RelayReader(reviewer)
         for m in thread:
             got = reader.read(m["text"], m["sender_name"])
             gold = m["label"]
@@ -159,6 +160,17 @@ def analyzer_for(models_dir: Path):
     return build_analyzer(NlpConfig(models_dir, lex, train=train_model, data_fingerprint=data_fingerprint()))
 
 
+def shipped_reviewer(models_dir: Path, encoder_name: str):
+    """The relay reviewer the service loads (trained into `models_dir` when missing or stale)."""
+    from bot.relay.review import load_or_train
+    from nlp.encoders import make_encoder
+    from training.trainers import relay_reviewer_fingerprint, train_relay_reviewer
+
+    encoder = make_encoder(encoder_name)
+    return load_or_train(models_dir / "relay_reviewer.joblib", encoder, train_relay_reviewer,
+                         relay_reviewer_fingerprint(getattr(encoder, "name", "")))
+
+
 def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,
                    scripts_path: Path | None = None, encoder_name: str = "use-multilingual",
                    ranking_path: Path | None = None) -> dict:
@@ -190,7 +202,9 @@ def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,
             lambda items: [r["sensitive"] for r in a.analyze([AnalyzeItem(t, r) for t, r in items])])
     path = directory / "relay.jsonl"
     if path.is_file():
-        report["relay"] = evaluate_relay(corpus.threads_from(path))
+        threads = corpus.threads_from(path)
+        report["relay"] = evaluate_relay(threads, shipped_reviewer(models_dir, encoder_name))
+        report["relay_rules_only"] = evaluate_relay(threads)
     path = directory / "retrieval.jsonl"
     if path.is_file():
         kb = scripts_path or (directory / "scripts.jsonl")
@@ -255,6 +269,8 @@ def render(r: dict) -> str:
                    f"{m['action_quantity_accuracy']:.3f}, action {m['action_accuracy']:.3f}")
         for k, c in m["per_action"].items():
             out.append(f"{k:8} n={c['n']} correct={c['correct']} action-correct={c['action_correct']}")
+        if "relay_rules_only" in r:
+            out.append(f"rules alone (no reviewer): action+quantity {r['relay_rules_only']['action_quantity_accuracy']:.3f}")
     if "retrieval" in r:
         m = r["retrieval"]
         out.append(f"\n## retrieval: {m['n_queries']} queries over {m['n_scripts']} scripts: recall@1 "

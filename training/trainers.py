@@ -273,3 +273,46 @@ def train_topics(encoder, only: tuple[str, ...] = TOPIC_SETS):
         raise ValueError("topic heads disagree on their classes")
     return TrainedTopics(char, dense, encoder, 0.5, {"n_train": len(texts), "sets": list(only),
                                                      "data": topics_fingerprint(only)})
+
+
+def relay_readings(exclude: tuple[str, ...] = ()):
+    """(Reading, labelled action) for every text message of the writers' labelled relay threads, as
+    the rules read them in order (native-list re-posts are the rules' alone and are left out)."""
+    from bot.relay.parse import RelayReader
+
+    out = []
+    for d in corpus.writer_dirs():
+        f = d / "relay.jsonl"
+        if d.name in exclude or not f.is_file():
+            continue
+        for thread in corpus.threads_from(f):
+            reader = RelayReader()
+            for m in thread:
+                reader.read(m["text"], m["sender_name"])
+                if reader.last_reading is not None:
+                    out.append((reader.last_reading, m["label"].split(":")[0]))
+    return out
+
+
+def relay_reviewer_fingerprint(encoder_name: str) -> str:
+    """Changes with the labelled threads, the rules' code (the reviewer learns from their answers)
+    and the encoder."""
+    import inspect
+
+    from bot.relay import parse, review
+
+    parts = [f"{p.relative_to(corpus.WRITERS)}\n{p.read_text(encoding='utf-8')}"
+             for d in corpus.writer_dirs() for p in [d / "relay.jsonl"] if p.is_file()]
+    return fingerprint("relay-review-v1", encoder_name, inspect.getsource(parse), inspect.getsource(review), *parts)
+
+
+def train_relay_reviewer(encoder, exclude: tuple[str, ...] = ()):
+    """The learned second reading of relay messages (bot/relay/review.py); None without labelled threads."""
+    from bot.relay.review import RelayReviewer
+
+    pairs = relay_readings(exclude)
+    if not pairs:
+        return None
+    return RelayReviewer.fit([r for r, _ in pairs], [a for _, a in pairs], encoder,
+                             meta={"writers": [d.name for d in corpus.writer_dirs() if (d / "relay.jsonl").is_file()
+                                               and d.name not in exclude]})

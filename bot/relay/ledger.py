@@ -254,6 +254,14 @@ class RelayLedger:
                 out.append(e)
         return out
 
+    async def holding(self, relay_id: str, sender_id: str) -> int:
+        """Units one sender holds, confirmed and waiting."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.relay(relay_id, "conf"), sender_id)
+            pipe.hget(keys.relay(relay_id, "wait"), sender_id)
+            conf, wait = await pipe.execute()
+        return int(conf or 0) + int(wait or 0)
+
     async def snapshot(self, relay_id: str) -> RelaySnapshot:
         k = lambda f: keys.relay(relay_id, f)  # noqa: E731
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -896,11 +896,13 @@ class RelayReader:
     """Reads one relay's group messages in order, remembering every list line it has seen and the
     units each name holds (what the ledger knows in the service)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reviewer=None) -> None:
         self.seen: Counter = Counter()
         self.held: dict[str, int] = {}
         self.withdrawn: set[str] = set()
         self.organiser: str | None = None  # who posted the opening announcement
+        self.reviewer = reviewer            # bot/relay/review.py: a learned second reading of texts
+        self.last_reading = None            # the last text message as the reviewer saw it (for training)
 
     def read(self, text: str, sender_name: str = "") -> RelayIntent:
         who = _clean(sender_name)
@@ -909,12 +911,20 @@ class RelayReader:
         organiser = bool(who) and who == self.organiser
         native = parse_native_list(text)
         if native is None:
-            answer, change = resolve(understand(text, sender_name=sender_name, organiser=organiser),
-                                     self.held.get(who, 0))
+            from bot.relay.review import Reading
+
+            held = self.held.get(who, 0)
+            answer, change = resolve(understand(text, sender_name=sender_name, organiser=organiser), held)
+            self.last_reading = Reading(text, answer, held, organiser)
+            if self.reviewer is not None:
+                reviewed = self.reviewer.review(self.last_reading)
+                if reviewed != answer:
+                    answer = change = reviewed
             self._apply(who, change.action, change.quantity)
             if change.action == "cancel" and who not in self.held:
                 self.withdrawn.add(who)  # as the ledger: added to only (see RelayLedger.mark_withdrawn)
             return answer
+        self.last_reading = None
         credits = list_credits(native[1], self.seen, sender_name, self.held, self.withdrawn, organiser)
         remember_lines(self.seen, native[1])
         for c in credits:

@@ -22,6 +22,7 @@ from bot.csv_export import csv_text
 from bot.foreground import Foreground
 from bot.relay.ledger import RelayLedger, RelayMissing
 from bot.relay.parse import clean_name, list_credits, parse_native_list, remember_lines, resolve, understand
+from bot.relay.review import Reading, RelayReviewer
 from storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,12 @@ def held_units(snap) -> dict[str, int]:
 class RelayService:
     def __init__(self, engine: AsyncEngine, ledger: RelayLedger, clock: Callable[[], float] = time.time,
                  on_change: Callable[[str, str], None] | None = None, events_engine: AsyncEngine | None = None,
-                 foreground: Foreground | None = None) -> None:
+                 foreground: Foreground | None = None, reviewer: RelayReviewer | None = None) -> None:
         """`events_engine`: where events are written (storage.sql.open_relay_log: on SQLite the
-        relay log's own file, so other writers never hold up an answer); reads go through `engine`."""
+        relay log's own file, so other writers never hold up an answer); reads go through `engine`.
+        `reviewer`: the learned second reading of text messages (bot/relay/review.py); None, rules only."""
         self.engine = engine
+        self.reviewer = reviewer
         self.ledger = ledger
         self.clock = clock
         self.writer = EventWriter(events_engine or engine)
@@ -241,8 +244,15 @@ class RelayService:
         if native is not None:
             return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid, organiser)
         intent = understand(text, sender_name=sender_name, organiser=organiser)
-        if intent.action == "set":  # "改成两份": the change that reaches the new total
-            _answer, intent = resolve(intent, held_units(await self.ledger.snapshot(relay_id)).get(sender_id, 0))
+        held = 0
+        if intent.action == "set" or self.reviewer is not None:
+            held = await self.ledger.holding(relay_id, sender_id)
+        answer, intent = resolve(intent, held)  # "改成两份": the change that reaches the new total
+        if self.reviewer is not None:
+            reading = Reading(text, answer, held, organiser)
+            reviewed = await asyncio.get_running_loop().run_in_executor(None, self.reviewer.review, reading)
+            if reviewed != answer:
+                intent = reviewed
         resp = await self._apply_one(relay_id, sender_id, sender_name, intent.action, intent.quantity, msgid, "")
         if intent.action == "cancel" and resp.get("status") not in ("ignored", "rejected") \
                 and not resp.get("confirmed_quantity"):
