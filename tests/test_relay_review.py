@@ -127,10 +127,10 @@ def test_fast_probabilities_equal_sklearns():
     model = RelayReviewer.fit(rs, ys)
     probe = [Reading("我家两台车 一台我的一台我女婿的 都做", NONE), Reading("谢谢", NONE),
              Reading("+1", RelayIntent("join", 1), held=1, organiser=True)]
-    ours = _proba(model.char_model, model._text_x([r.text for r in probe]), np.array([_context(r) for r in probe]))
+    ours = _proba(model._weights(model.char_model), model._text_x([r.text for r in probe]), np.array([_context(r) for r in probe]))
     theirs = np.zeros_like(ours)
     theirs[:, model.char_model.classes_] = model.char_model.predict_proba(model._char_x(probe))
     assert np.allclose(ours, theirs, atol=1e-9) and set(model.char_model.classes_) == {0, 2}  # toy: no cancels
     three = RelayReviewer.fit(rs + [Reading("不要了", RelayIntent("cancel", 0), held=1)] * 5, ys + ["cancel"] * 5)
-    ours = _proba(three.char_model, three._text_x([r.text for r in probe]), np.array([_context(r) for r in probe]))
+    ours = _proba(three._weights(three.char_model), three._text_x([r.text for r in probe]), np.array([_context(r) for r in probe]))
     assert np.allclose(ours, three.char_model.predict_proba(three._char_x(probe)), atol=1e-9)

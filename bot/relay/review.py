@@ -111,23 +111,13 @@ class RelayReviewer:
             return []
         text = self._text_x([r.text for r in readings])
         context = np.array([_context(r) for r in readings], dtype=np.float64)
-        probs = _proba(self.char_model, text, context)
+        probs = _proba(self._weights(self.char_model), text, context)
         unsure = [i for i, (r, p) in enumerate(zip(readings, probs))
                   if not (ACTIONS[int(p.argmax())] == _action(r) and p.max() >= SURE_AT)]
         if unsure and self.dense_model is not None and self.encoder is not None:
             part = [readings[i] for i in unsure]
-            probs[unsure] = _proba(self.dense_model, text[unsure], context[unsure], self._embed(part))
+            probs[unsure] = _proba(self._weights(self.dense_model), text[unsure], context[unsure], self._embed(part))
         return [self._decide(r, p) for r, p in zip(readings, probs)]
-
-    def _text_x(self, texts: list[str]):
-        """The fitted TF-IDF of the texts' n-grams, computed directly: sklearn's transformer costs
-        ~1 ms a call for one message, this ~0.1 (the same numbers; tests/test_relay_review.py)."""
-        from sklearn.preprocessing import normalize
-
-        x = self.vectorizer[0].transform(texts).astype(np.float64)
-        x.data = np.log(x.data) + 1.0          # sublinear tf
-        x.data *= self.vectorizer[1].idf_[x.indices]
-        return normalize(x, copy=False)
 
     @staticmethod
     def _decide(r: Reading, p: np.ndarray) -> RelayIntent:
@@ -135,6 +125,38 @@ class RelayReviewer:
         if said == rules or p.max() <= OVERRIDE_AT or (rules, said) not in _ALLOWED:
             return r.rules
         return RelayIntent("join", count_in(r.text)) if said == "join" else NONE
+
+    def _weights(self, model) -> "_Weights":
+        """The model's coefficients split by feature block, contiguous, made once per model."""
+        cache = self.__dict__.setdefault("_split", {})
+        if id(model) not in cache:
+            cache[id(model)] = _Weights.of(model, self.vectorizer[1].idf_.shape[0], len(_context(Reading("", NONE))))
+        return cache[id(model)]
+
+    def _text_x(self, texts: list[str]):
+        """The fitted TF-IDF of the texts' hashed n-grams, computed here: sklearn's transform and
+        normalize validate their input at ~0.7 ms a call, more than the arithmetic of one message
+        (the same numbers: tests/test_relay_review.py)."""
+        from scipy import sparse
+        from sklearn.utils import murmurhash3_32
+
+        hashing, idf = self.vectorizer[0], self.vectorizer[1].idf_
+        analyse = self.__dict__.get("_analyse") or self.__dict__.setdefault("_analyse", hashing.build_analyzer())
+        size = hashing.n_features
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for gram in analyse(text):
+                i = abs(murmurhash3_32(gram, seed=0)) % size  # as sklearn's FeatureHasher
+                counts[i] = counts.get(i, 0) + 1
+            cols = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            vals = (np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))) + 1.0) * idf[cols]
+            norm = float(np.sqrt(vals @ vals)) or 1.0
+            indices.append(cols)
+            data.append(vals / norm)
+            indptr.append(indptr[-1] + len(cols))
+        return sparse.csr_matrix((np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices
+                                  else np.zeros(0, dtype=np.int64), np.array(indptr)), shape=(len(texts), size))
 
     def _char_x(self, readings: Sequence[Reading]):
         from scipy import sparse
@@ -174,15 +196,29 @@ class RelayReviewer:
         return cls(saved["vectorizer"], saved["char"], saved["dense"], encoder, saved["meta"])
 
 
-def _proba(model, text, context: np.ndarray, embedded: np.ndarray | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class _Weights:
+    text: np.ndarray      # (n-gram columns, k), C order: a sparse row times it touches only its n-grams
+    context: np.ndarray
+    embedding: np.ndarray
+    intercept: np.ndarray
+    classes: np.ndarray
+
+    @classmethod
+    def of(cls, model, n_text: int, n_context: int) -> "_Weights":
+        w = model.coef_
+        return cls(np.ascontiguousarray(w[:, :n_text].T), np.ascontiguousarray(w[:, n_text:n_text + n_context].T),
+                   np.ascontiguousarray(w[:, n_text + n_context:].T), model.intercept_, model.classes_)
+
+
+def _proba(w: _Weights, text, context: np.ndarray, embedded: np.ndarray | None = None) -> np.ndarray:
     """A fitted LogisticRegression's predict_proba over [text | context | embedding] columns,
     without stacking the sparse matrix first; one column per action (ACTIONS order), zero for an
     action the training data never had."""
-    w, n = model.coef_, text.shape[1]
-    scores = np.asarray(text @ w[:, :n].T) + context @ w[:, n:n + context.shape[1]].T + model.intercept_
+    scores = np.asarray(text @ w.text) + context @ w.context + w.intercept
     if embedded is not None:
-        scores += np.asarray(embedded, dtype=np.float64) @ w[:, n + context.shape[1]:].T
-    if w.shape[0] == 1:  # two classes: sklearn's logistic on the second
+        scores += np.asarray(embedded, dtype=np.float64) @ w.embedding
+    if w.text.shape[1] == 1:  # two classes: sklearn's logistic on the second
         p = 1.0 / (1.0 + np.exp(-scores[:, 0]))
         probs = np.column_stack([1.0 - p, p])
     else:
@@ -190,7 +226,7 @@ def _proba(model, text, context: np.ndarray, embedded: np.ndarray | None = None)
         e = np.exp(scores)
         probs = e / e.sum(axis=1, keepdims=True)
     out = np.zeros((probs.shape[0], len(ACTIONS)))
-    out[:, model.classes_] = probs
+    out[:, w.classes] = probs
     return out
 
 
