@@ -9,6 +9,13 @@ from bot.relay.parse import NONE, RelayIntent, RelayReader
 from bot.relay.review import OVERRIDE_AT, Reading, RelayReviewer, count_in, load_or_train
 
 
+def test_canonical_sign_ups_skip_the_reviewer():
+    from bot.relay.review import needs_review
+
+    assert not any(map(needs_review, ["+1", " +2 ", "＋３", "-1", "接龙", "取消"]))
+    assert all(map(needs_review, ["+1 几点到", "+1是一箱吗", "1", "我要两份", "不要了"]))
+
+
 def test_count_in_reads_the_units_a_missed_sign_up_names():
     assert count_in("我家两台车 都做") == 2
     assert count_in("给我侄子带3箱") == 3
@@ -115,7 +122,7 @@ async def test_service_applies_the_reviewer_with_the_senders_holding(client, par
     assert (await say("c1", "+1"))["confirmed_quantity"] == 1
     got = await say("c1", "我家两台车 一台我的一台我儿子的 都做")
     assert (got["action"], got["quantity"], got["confirmed_quantity"]) == ("join", 2, 3)
-    assert [(r.rules.action, r.held) for r in reviewer.seen] == [("join", 0), ("none", 1)]
+    assert [(r.rules.action, r.held) for r in reviewer.seen] == [("none", 1)]  # "+1" is the rules' alone
     parts.relays.reviewer = None
     assert (await say("c2", "我家两台车 一台我的一台我儿子的 都做"))["action"] == "none"
 

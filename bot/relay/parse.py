@@ -911,12 +911,12 @@ class RelayReader:
         organiser = bool(who) and who == self.organiser
         native = parse_native_list(text)
         if native is None:
-            from bot.relay.review import Reading
+            from bot.relay.review import Reading, needs_review
 
             held = self.held.get(who, 0)
             answer, change = resolve(understand(text, sender_name=sender_name, organiser=organiser), held)
             self.last_reading = Reading(text, answer, held, organiser)
-            if self.reviewer is not None:
+            if self.reviewer is not None and needs_review(text):
                 reviewed = self.reviewer.review(self.last_reading)
                 if reviewed != answer:
                     answer = change = reviewed

@@ -46,6 +46,15 @@ class Reading:
     organiser: bool = False
 
 
+# The canonical sign-up forms a flash sale is made of: the rules read them exactly, and skipping the
+# reviewer for them keeps the `+1` path as fast as it was (docs/BENCHMARKS.md).
+_CANONICAL = re.compile(r"^\s*(?:[+＋]\s*[0-9０-９]{1,3}|-\s*[0-9]{1,2}|接龙|接龍|取消|报名)\s*$")
+
+
+def needs_review(text: str) -> bool:
+    return not _CANONICAL.match(text)
+
+
 def count_in(text: str) -> int:
     """The units a sign-up the rules did not read names: the first count with a unit ("两台",
     "3盒"), else a lone small number ("x2", "+3"), else one."""

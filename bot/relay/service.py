@@ -22,7 +22,7 @@ from bot.csv_export import csv_text
 from bot.foreground import Foreground
 from bot.relay.ledger import RelayLedger, RelayMissing
 from bot.relay.parse import clean_name, list_credits, parse_native_list, remember_lines, resolve, understand
-from bot.relay.review import Reading, RelayReviewer
+from bot.relay.review import Reading, RelayReviewer, needs_review
 from storage.sql import aware_iso, insert_ignore, relay_events, relays
 
 log = logging.getLogger(__name__)
@@ -244,11 +244,12 @@ class RelayService:
         if native is not None:
             return await self._apply_list(relay_id, sender_id, sender_name, native[1], msgid, organiser)
         intent = understand(text, sender_name=sender_name, organiser=organiser)
+        review = self.reviewer is not None and needs_review(text)
         held = 0
-        if intent.action == "set" or self.reviewer is not None:
+        if intent.action == "set" or review:
             held = await self.ledger.holding(relay_id, sender_id)
         answer, intent = resolve(intent, held)  # "改成两份": the change that reaches the new total
-        if self.reviewer is not None:
+        if review:
             reading = Reading(text, answer, held, organiser)
             reviewed = await asyncio.get_running_loop().run_in_executor(None, self.reviewer.review, reading)
             if reviewed != answer:
