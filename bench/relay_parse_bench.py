@@ -51,13 +51,10 @@ def main() -> int:
 
     from pathlib import Path
 
-    from bot.relay.review import load_or_train
     from nlp.encoders import make_encoder
-    from training.trainers import relay_reviewer_fingerprint, train_relay_reviewer
+    from training.trainers import load_relay_reviewer
 
-    encoder = make_encoder("use-multilingual")
-    reviewer = load_or_train(Path("var/bench-models/relay_reviewer.joblib"), encoder, train_relay_reviewer,
-                             relay_reviewer_fingerprint(encoder.name))
+    reviewer = load_relay_reviewer(Path("var/bench-models"), make_encoder("use-multilingual"))
 
     def reader(with_reviewer=None):
         for t in data:

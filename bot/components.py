@@ -234,13 +234,11 @@ async def register_base_models(models: ModelRegistry, settings: Settings, finger
 
 
 def relay_reviewer(settings: Settings, encoder):
-    """The relay messages' learned second reading: trained on the writers' labelled threads into the
-    models dir once (≈ 1 min), loaded afterwards; None when there are no labelled threads."""
-    from bot.relay.review import load_or_train
-    from training.trainers import relay_reviewer_fingerprint, train_relay_reviewer
+    """The relay messages' learned second reading (bot/relay/review.py), trained into the models dir
+    on first start (≈ 2 min), loaded afterwards; None when there are no labelled threads."""
+    from training.trainers import load_relay_reviewer
 
-    return load_or_train(settings.models_dir / "relay_reviewer.joblib", encoder, train_relay_reviewer,
-                         relay_reviewer_fingerprint(getattr(encoder, "name", "")))
+    return load_relay_reviewer(settings.models_dir, encoder)
 
 
 def topic_model(settings: Settings, encoder):

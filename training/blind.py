@@ -162,13 +162,10 @@ def analyzer_for(models_dir: Path):
 
 def shipped_reviewer(models_dir: Path, encoder_name: str):
     """The relay reviewer the service loads (trained into `models_dir` when missing or stale)."""
-    from bot.relay.review import load_or_train
     from nlp.encoders import make_encoder
-    from training.trainers import relay_reviewer_fingerprint, train_relay_reviewer
+    from training.trainers import load_relay_reviewer
 
-    encoder = make_encoder(encoder_name)
-    return load_or_train(models_dir / "relay_reviewer.joblib", encoder, train_relay_reviewer,
-                         relay_reviewer_fingerprint(getattr(encoder, "name", "")))
+    return load_relay_reviewer(models_dir, make_encoder(encoder_name))
 
 
 def evaluate_blind(directory: Path, models_dir: Path, families: bool = False,

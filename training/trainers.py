@@ -316,3 +316,11 @@ def train_relay_reviewer(encoder, exclude: tuple[str, ...] = ()):
     return RelayReviewer.fit([r for r, _ in pairs], [a for _, a in pairs], encoder,
                              meta={"writers": [d.name for d in corpus.writer_dirs() if (d / "relay.jsonl").is_file()
                                                and d.name not in exclude]})
+
+
+def load_relay_reviewer(models_dir, encoder):
+    """The reviewer the service reads with: stored in `models_dir`, trained there when missing or stale."""
+    from bot.relay.review import load_or_train
+
+    return load_or_train(models_dir / "relay_reviewer.joblib", encoder, train_relay_reviewer,
+                         relay_reviewer_fingerprint(getattr(encoder, "name", "")))

@@ -69,7 +69,7 @@ def count_in(text: str) -> int:
 
 
 def _context(r: Reading) -> list[float]:
-    a = r.rules.action if r.rules.action in ACTIONS else "none"
+    a = _action(r)
     f = [a == x for x in ACTIONS]
     f += [r.held > 0, r.organiser, float(np.log1p(max(r.rules.quantity, 0))), bool(re.search(r"\d", r.text)),
           len(r.text) < 6, "\n" in r.text]
