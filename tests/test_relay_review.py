@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot.relay.parse import NONE, RelayIntent, RelayReader
-from bot.relay.review import OVERRIDE_AT, Reading, RelayReviewer, count_in, load_or_train
+from bot.relay.review import CANCEL_AT, OVERRIDE_AT, Reading, RelayReviewer, count_in, load_or_train
 
 
 def test_canonical_sign_ups_skip_the_reviewer():
@@ -29,7 +29,7 @@ def _probs(join: float, cancel: float, none: float) -> np.ndarray:
     return np.array([join, cancel, none])
 
 
-def test_decide_overrides_only_when_confident_and_never_cancels_on_its_own():
+def test_decide_overrides_only_when_confident_and_cancels_only_a_holder():
     said_none = Reading("我家两台车 一台我的一台我儿子的 都做", NONE)
     assert RelayReviewer._decide(said_none, _probs(0.8, 0.1, 0.1)) == RelayIntent("join", 2)
     assert RelayReviewer._decide(said_none, _probs(OVERRIDE_AT - 0.01, 0.0, 0.41)) == NONE  # not sure enough
@@ -39,6 +39,14 @@ def test_decide_overrides_only_when_confident_and_never_cancels_on_its_own():
     cancelled = Reading("不要了吗？", RelayIntent("cancel", 0), held=1)
     assert RelayReviewer._decide(cancelled, _probs(0.05, 0.15, 0.8)) == NONE
     assert RelayReviewer._decide(cancelled, _probs(0.8, 0.1, 0.1)) == RelayIntent("cancel", 0)  # cancel → join: no
+    # Its own cancellation: only for chatter-read messages of a member who holds units, when sure.
+    holder = Reading("家里还有 我那个就算了吧", NONE, held=2)
+    assert RelayReviewer._decide(holder, _probs(0.05, CANCEL_AT + 0.05, 0.2)) == RelayIntent("cancel", 0)
+    assert RelayReviewer._decide(holder, _probs(0.1, CANCEL_AT - 0.05, 0.25)) == NONE      # not sure enough
+    assert RelayReviewer._decide(Reading("家里还有 我那个就算了吧", NONE, held=0),
+                                 _probs(0.05, 0.9, 0.05)) == NONE                           # holds nothing
+    assert RelayReviewer._decide(Reading("那个就算了吧", NONE, held=2, organiser=True),
+                                 _probs(0.05, 0.9, 0.05)) == NONE                           # the organiser
 
 
 def _toy() -> tuple[list[Reading], list[str]]:

@@ -8,9 +8,10 @@ writers the rules never saw this corrects about one message in a hundred (docs/E
 
 Cost: the character model answers most messages alone; only the ones it is unsure of (under a
 tenth) are also embedded by the sentence encoder and read by a second model that adds the
-embedding. Overrides are one-way safe: the reviewer may add a sign-up the rules missed, drop one
-they misread, or drop a cancellation; it never cancels on its own, since a wrong cancellation takes
-away a member's confirmed units (a missed one is corrected by the member or an operator).
+embedding. The reviewer may add a sign-up the rules missed, drop one they misread, or drop a
+cancellation. It cancels only under a stricter guard: the rules read the message as nothing, the
+sender holds units and does not run the relay, and the model is sure (p > CANCEL_AT). A wrong
+cancellation takes away a member's confirmed units, so a sign-up is never turned into one.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ ACTIONS = ("join", "cancel", "none")
 # override needs 0.6; the character model alone decides when it agrees with the rules at 0.9.
 OVERRIDE_AT = 0.6
 SURE_AT = 0.9
+# A cancellation of its own needs more (round 9, decided on four writers the reviewer never saw:
+# 7 of 1,513 messages fixed at 0.6, 4 at 0.7, no message wrongly cancelled at either).
+CANCEL_AT = 0.7
 _ALLOWED = {("none", "join"), ("join", "none"), ("cancel", "none")}  # (rules, reviewer)
 
 
@@ -131,6 +135,8 @@ class RelayReviewer:
     @staticmethod
     def _decide(r: Reading, p: np.ndarray) -> RelayIntent:
         said, rules = ACTIONS[int(p.argmax())], _action(r)
+        if said == "cancel" and rules == "none":
+            return RelayIntent("cancel", 0) if r.held > 0 and not r.organiser and p.max() > CANCEL_AT else r.rules
         if said == rules or p.max() <= OVERRIDE_AT or (rules, said) not in _ALLOWED:
             return r.rules
         return RelayIntent("join", count_in(r.text)) if said == "join" else NONE
