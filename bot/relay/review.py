@@ -37,7 +37,9 @@ SURE_AT = 0.9
 # A cancellation of its own needs more (round 9, decided on four writers the reviewer never saw:
 # 7 of 1,513 messages fixed at 0.6, 4 at 0.7, no message wrongly cancelled at either).
 CANCEL_AT = 0.7
-_ALLOWED = {("none", "join"), ("join", "none"), ("cancel", "none")}  # (rules, reviewer)
+# (rules, reviewer) → how sure the reviewer must be to override; a sign-up never becomes a cancellation.
+_OVERRIDES = {("none", "join"): OVERRIDE_AT, ("join", "none"): OVERRIDE_AT, ("cancel", "none"): OVERRIDE_AT,
+              ("none", "cancel"): CANCEL_AT}
 
 
 @dataclass(frozen=True)
@@ -135,11 +137,12 @@ class RelayReviewer:
     @staticmethod
     def _decide(r: Reading, p: np.ndarray) -> RelayIntent:
         said, rules = ACTIONS[int(p.argmax())], _action(r)
-        if said == "cancel" and rules == "none":
-            return RelayIntent("cancel", 0) if r.held > 0 and not r.organiser and p.max() > CANCEL_AT else r.rules
-        if said == rules or p.max() <= OVERRIDE_AT or (rules, said) not in _ALLOWED:
+        need = _OVERRIDES.get((rules, said))
+        if need is None or p.max() <= need or (said == "cancel" and (r.held <= 0 or r.organiser)):
             return r.rules
-        return RelayIntent("join", count_in(r.text)) if said == "join" else NONE
+        if said == "join":
+            return RelayIntent("join", count_in(r.text))
+        return RelayIntent("cancel", 0) if said == "cancel" else NONE
 
     def _weights(self, model) -> "_Weights":
         """The model's coefficients split by feature block, contiguous, made once per model."""
